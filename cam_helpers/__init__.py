@@ -1,0 +1,36 @@
+"""cam_helpers: the small, tested package behind the CAM notebooks.
+
+    from cam_helpers import load_classifier, explain
+    classifier = load_classifier("resnet18", fallback=True)   # offline model if no download
+    result = explain(classifier, "images/cat_and_coffee.jpg", classes=["tabby", "espresso"])
+"""
+
+from .cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps
+from .explain import Explanation, explain, forward_with_features
+from .hooks import capture, count_hooks
+from .models import (
+    CAMNotApplicableError,
+    Classifier,
+    WeightsUnavailableError,
+    find_cam_layers,
+    load_classifier,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAMNotApplicableError",
+    "Classifier",
+    "Explanation",
+    "WeightsUnavailableError",
+    "all_class_maps",
+    "capture",
+    "class_activation_maps",
+    "count_hooks",
+    "explain",
+    "find_cam_layers",
+    "forward_with_features",
+    "load_classifier",
+    "normalize_maps",
+    "upsample_maps",
+]

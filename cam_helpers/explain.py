@@ -1,0 +1,173 @@
+"""One call a learner can use: ``explain(classifier, image)`` -> predictions and CAMs.
+
+    result = explain(classifier, "images/cat_and_coffee.jpg", classes=["tabby", "espresso"])
+    result.maps          # (B, n, 224, 224) normalised, ready to overlay
+    result.raw_maps      # (B, n, 7, 7)     M_c(x, y) = sum_k w_k^c f_k(x, y)
+    result.probabilities # (B, K)
+
+The model runs once; the maps for every class come from the captured features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .cam import class_activation_maps, normalize_maps, upsample_maps
+from .hooks import capture
+from .models import Classifier
+
+__all__ = ["Explanation", "explain", "forward_with_features", "prepare_batch", "resolve_classes"]
+
+ClassSpec = int | str | Sequence[int | str] | torch.Tensor | None
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain` returns. B images, n classes each, K classes in all.
+
+    Attributes:
+        inputs: (B, 3, H, W) the preprocessed batch the model saw.
+        display_images: (B, 3, H, W) the same images in [0, 1], for plotting.
+        logits: (B, K); probabilities: (B, K) softmax of the logits.
+        features: (B, C, h, w) the last conv output (after the model's own activation).
+        classes: (B, n) the explained class indices; class_names: B lists of n names.
+        scores: (B, n) probability of each explained class.
+        raw_maps: (B, n, h, w) CAMs at feature resolution (bias/ReLU as asked).
+        maps: (B, n, H, W) upsampled and min-max normalised to [0, 1].
+        all_class_names: the K class names of the model.
+    """
+
+    inputs: torch.Tensor
+    display_images: torch.Tensor
+    logits: torch.Tensor
+    probabilities: torch.Tensor
+    features: torch.Tensor
+    classes: torch.Tensor
+    class_names: list[list[str]]
+    scores: torch.Tensor
+    raw_maps: torch.Tensor
+    maps: torch.Tensor
+    all_class_names: list[str]
+
+    def top(self, k: int = 5, image: int = 0) -> list[tuple[str, float]]:
+        """The k most probable classes of one image as (name, probability)."""
+        values, indices = self.probabilities[image].topk(k)
+        names = self.all_class_names
+        return [(names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+
+    def __repr__(self) -> str:
+        b, n = self.classes.shape
+        first = ", ".join(f"{name} {p:.1%}" for name, p in zip(self.class_names[0], self.scores[0].tolist()))
+        return (
+            f"Explanation({b} image(s), {n} class(es) each; maps {tuple(self.maps.shape)}, "
+            f"raw maps {tuple(self.raw_maps.shape)}; image 0: {first})"
+        )
+
+
+def prepare_batch(classifier: Classifier, images, device: torch.device | None = None) -> torch.Tensor:
+    """Anything a learner may pass -> a preprocessed batch (B, 3, H, W) on the model's device.
+
+    A 4D tensor is taken as already preprocessed; a path, PIL image, NumPy array,
+    3D tensor, or a list of them goes through ``load_image`` and the model's transform.
+    """
+    device = device or classifier.device
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        return images.to(device)
+    from .images import preprocess  # local import: images is optional for pure-math users
+
+    return preprocess(images, classifier.transform, device=device)
+
+
+def forward_with_features(classifier: Classifier, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass returning ``(logits (B, K), features (B, C, h, w))``.
+
+    The features are captured with a hook that is removed afterwards; the
+    model's mode is restored. No gradients are recorded.
+    """
+    classifier.require_cam()
+    with capture(classifier.model, classifier.feature_layer) as captured:
+        logits = classifier.model(batch)  # (B, K)
+    features = captured[classifier.feature_layer]  # (B, C, h, w)
+    if classifier.feature_activation is not None:
+        features = classifier.feature_activation(features)
+    return logits, features
+
+
+def resolve_classes(classifier: Classifier, classes: ClassSpec, batch: int) -> torch.Tensor | None:
+    """Class indices or names -> a (B, n) long tensor (None stays None)."""
+    if classes is None:
+        return None
+    if isinstance(classes, torch.Tensor):
+        index = classes.long()
+    elif isinstance(classes, (int, str)):
+        index = torch.tensor([classifier.class_index(classes)])
+    else:
+        items = list(classes)
+        if items and all(isinstance(c, (list, tuple)) for c in items):
+            index = torch.tensor([[classifier.class_index(c) for c in row] for row in items])
+        else:
+            index = torch.tensor([classifier.class_index(c) for c in items])
+    if index.dim() == 0:
+        index = index.view(1)
+    if index.dim() == 1:
+        index = index.view(1, -1).expand(batch, -1)
+    if index.dim() != 2 or index.shape[0] != batch:
+        raise ValueError(
+            f"classes must name the same classes for every image, or one list per image "
+            f"({batch} lists); got shape {tuple(index.shape)}"
+        )
+    return index
+
+
+def explain(
+    classifier: Classifier,
+    images,
+    classes: ClassSpec = None,
+    *,
+    top_k: int = 3,
+    relu: bool = False,
+    with_bias: bool = False,
+    upsample: str = "bilinear",
+) -> Explanation:
+    """Predictions and class activation maps for one image or a batch.
+
+    Args:
+        classifier: from :func:`cam_helpers.load_classifier`.
+        images: a path, PIL image, array, tensor, a list of these, or a
+            preprocessed batch (B, 3, H, W).
+        classes: None (the ``top_k`` predicted classes of each image), a class
+            index or name, a list of them (same for every image), or one list
+            per image. Names are case-insensitive; unknown names suggest close ones.
+        top_k: how many predicted classes to explain when ``classes`` is None.
+        relu: keep only positive evidence in the maps.
+        with_bias: add b_c to raw maps so their spatial mean is the logit.
+        upsample: "bilinear" or "nearest" for the (B, n, H, W) maps.
+    """
+    batch = prepare_batch(classifier, images)  # (B, 3, H, W)
+    logits, features = forward_with_features(classifier, batch)  # (B, K), (B, C, h, w)
+    probabilities = logits.softmax(dim=-1)  # (B, K)
+    index = resolve_classes(classifier, classes, batch.shape[0])
+    if index is None:
+        index = probabilities.topk(min(top_k, classifier.num_classes), dim=-1).indices  # (B, n)
+    index = index.to(features.device)
+    fc = classifier.fc
+    bias = fc.bias.detach() if with_bias and fc.bias is not None else None
+    raw_maps = class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)
+    maps = normalize_maps(upsample_maps(raw_maps, tuple(batch.shape[-2:]), mode=upsample))  # (B, n, H, W)
+    result = Explanation(
+        inputs=batch,
+        display_images=classifier.to_display(batch),
+        logits=logits,
+        probabilities=probabilities,
+        features=features,
+        classes=index,
+        class_names=[[classifier.class_names[i] for i in row] for row in index.tolist()],
+        scores=probabilities.gather(1, index),
+        raw_maps=raw_maps,
+        maps=maps,
+        all_class_names=classifier.class_names,
+    )
+    return result

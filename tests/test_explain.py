@@ -1,0 +1,79 @@
+"""explain(): the logit identity on real models, batches, class names, clean models."""
+
+import pytest
+import torch
+
+from cam_helpers.cam import all_class_maps, logits_from_maps
+from cam_helpers.explain import explain, forward_with_features
+from cam_helpers.hooks import count_hooks
+from cam_helpers.images import sample_path
+
+
+@pytest.mark.parametrize("fixture", ["resnet18_random", "lite0"])
+def test_logits_equal_spatial_mean_of_cam_plus_bias(fixture, request, random_batch):
+    classifier = request.getfixturevalue(fixture)
+    logits, features = forward_with_features(classifier, random_batch(2))
+    fc = classifier.fc
+    maps = all_class_maps(features, fc.weight, fc.bias)  # (B, 1000, 7, 7)
+    assert (logits_from_maps(maps) - logits).abs().max() <= 1e-4
+    # The same identity written the paper's way: mean of M_c (no bias) + b_c.
+    raw = all_class_maps(features, fc.weight)
+    assert (raw.mean(dim=(2, 3)) + fc.bias - logits).abs().max() <= 1e-4
+
+
+def test_explain_on_the_composite_photo_separates_cat_and_cup(lite0):
+    result = explain(lite0, sample_path("cat_and_coffee"), classes=["tabby", "espresso"])
+    assert result.maps.shape == (1, 2, 224, 224) and result.raw_maps.shape == (1, 2, 7, 7)
+    assert result.class_names == [["tabby", "espresso"]]
+    assert 0 <= float(result.maps.min()) and float(result.maps.max()) <= 1
+    # Where does each map put its mass? The cat is on the left, the cup on the right.
+    cat_map, cup_map = result.maps[0]
+    half = cat_map.shape[-1] // 2
+    assert cat_map[:, :half].sum() > cat_map[:, half:].sum()
+    assert cup_map[:, half:].sum() > cup_map[:, :half].sum()
+
+
+def test_batch_of_eight_gives_each_image_its_own_maps(lite0, random_batch):
+    batch = random_batch(8, seed=3)
+    together = explain(lite0, batch, top_k=2)
+    for i in range(8):
+        alone = explain(lite0, batch[i : i + 1], top_k=2)
+        assert torch.equal(alone.classes[0], together.classes[i])
+        torch.testing.assert_close(alone.raw_maps[0], together.raw_maps[i], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(together.raw_maps[0], together.raw_maps[1])
+
+
+def test_class_specs_by_index_name_and_per_image(lite0, random_batch):
+    batch = random_batch(2)
+    by_name = explain(lite0, batch, classes="golden retriever")
+    by_index = explain(lite0, batch, classes=207)
+    torch.testing.assert_close(by_name.raw_maps, by_index.raw_maps)
+    per_image = explain(lite0, batch, classes=[[207, 281], [967, 1]])
+    assert per_image.classes.tolist() == [[207, 281], [967, 1]]
+    with pytest.raises(ValueError, match="golden retriever"):
+        explain(lite0, batch, classes="golden retreiver")
+
+
+def test_with_bias_maps_average_to_logits(lite0, random_batch):
+    result = explain(lite0, random_batch(1), classes=[1, 2, 3], with_bias=True)
+    torch.testing.assert_close(logits_from_maps(result.raw_maps), result.logits[:, [1, 2, 3]], atol=1e-4, rtol=1e-4)
+
+
+def test_model_left_clean_after_success_and_failure(lite0):
+    model = lite0.model
+    model.train()
+    explain(lite0, sample_path("cat"))
+    assert model.training and count_hooks(model) == 0
+    with pytest.raises(RuntimeError):
+        explain(lite0, torch.randn(1, 5, 224, 224))  # five channels: the stem conv fails
+    assert model.training and count_hooks(model) == 0
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+
+
+def test_flatten_model_explain_raises_the_explanation():
+    from cam_helpers.models import CAMNotApplicableError, load_classifier
+
+    flat = load_classifier("resnet18_flatten", pretrained=False)
+    with pytest.raises(CAMNotApplicableError, match="Grad-CAM"):
+        explain(flat, torch.randn(1, 3, 224, 224))

@@ -1,0 +1,188 @@
+"""load_classifier: real weights offline, the fail-fast download, CAM layer discovery."""
+
+import hashlib
+import http.server
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from cam_helpers import models
+from cam_helpers.hooks import count_hooks
+from cam_helpers.models import (
+    CAMNotApplicableError,
+    Classifier,
+    WeightsUnavailableError,
+    fetch_weights,
+    find_cam_layers,
+    load_classifier,
+)
+
+
+@pytest.fixture()
+def torch_cache(tmp_path):
+    """A temporary torch hub folder, so the test writes its own 'downloaded' files."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub" / "checkpoints"
+    torch.hub.set_dir(previous)
+
+
+def test_resnet18_loads_weights_from_the_torch_cache(torch_cache):
+    # Write a state dict under the exact file name torchvision's URL uses.
+    reference = torchvision.models.resnet18(weights=None)
+    torch.nn.init.normal_(reference.fc.weight)
+    torch_cache.mkdir(parents=True)
+    path = torch_cache / Path(models.RESNET_WEIGHT_URLS["resnet18"]).name
+    assert path.name == "resnet18-f37072fd.pth"
+    torch.save(reference.state_dict(), path)
+
+    classifier = load_classifier("resnet18")
+    assert classifier.pretrained and classifier.note == ""
+    assert "ImageNet" in classifier.description
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(classifier.model.state_dict()[name], tensor)
+    assert classifier.feature_layer == "layer4" and classifier.fc_layer == "fc"
+    assert not classifier.model.training
+    assert classifier.class_names[207] == "golden retriever"
+
+
+def test_download_goes_into_the_cache_and_checks_the_hash(torch_cache, tmp_path, monkeypatch):
+    monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
+    served = tmp_path / "served"
+    served.mkdir()
+    state = {"w": torch.arange(6.0)}
+    scratch = served / "scratch.pth"
+    torch.save(state, scratch)
+    digest = hashlib.sha256(scratch.read_bytes()).hexdigest()
+    scratch.rename(served / f"tiny-{digest[:8]}.pth")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/tiny-{digest[:8]}.pth"
+        loaded = fetch_weights(url)
+        torch.testing.assert_close(loaded["w"], state["w"])
+        assert (torch_cache / f"tiny-{digest[:8]}.pth").exists()
+        # A file whose content does not match its hash prefix is rejected and not kept.
+        (served / "bad-deadbeef.pth").write_bytes(b"not the right bytes")
+        with pytest.raises(WeightsUnavailableError, match="could not download"):
+            fetch_weights(f"http://127.0.0.1:{server.server_port}/bad-deadbeef.pth")
+        assert not (torch_cache / "bad-deadbeef.pth").exists()
+    finally:
+        server.shutdown()
+
+
+def test_no_network_fails_fast_with_a_plain_message(torch_cache, monkeypatch):
+    monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setitem(models.RESNET_WEIGHT_URLS, "resnet18", f"http://127.0.0.1:{port}/resnet18-f37072fd.pth")
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError, match="fallback=True"):
+        load_classifier("resnet18")
+    assert time.perf_counter() - start < 5
+
+
+def test_fallback_uses_the_offline_model_and_says_why(torch_cache):
+    classifier = load_classifier("resnet18", fallback=True)
+    assert classifier.name == "efficientnet_lite0"
+    assert "resnet18 weights are not available" in classifier.note
+    assert "efficientnet_lite0" in classifier.summary()
+    with pytest.raises(WeightsUnavailableError, match="CAM_HELPERS_OFFLINE"):
+        load_classifier("resnet18")
+
+
+def test_flatten_twin_has_the_post_shapes_and_refuses_cam():
+    classifier = load_classifier("resnet18_flatten", pretrained=False)
+    assert tuple(classifier.fc.weight.shape) == (1000, 25088)
+    with torch.no_grad():
+        assert classifier.model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    with pytest.raises(CAMNotApplicableError, match="25088.*Grad-CAM"):
+        classifier.require_cam()
+    with pytest.raises(CAMNotApplicableError, match="flattens"):
+        find_cam_layers(classifier.model)
+
+
+@pytest.mark.parametrize(
+    "name, feature_layer, fc_layer",
+    [
+        ("resnet50", "layer4", "fc"),
+        ("densenet121", "features", "classifier"),
+        ("mobilenet_v2", "features", "classifier.1"),
+        ("efficientnet_b0", "features", "classifier.1"),
+        ("regnet_y_400mf", "trunk_output", "fc"),
+    ],
+)
+def test_cam_layers_found_automatically(name, feature_layer, fc_layer):
+    classifier = load_classifier(name, pretrained=False)
+    assert (classifier.feature_layer, classifier.fc_layer) == (feature_layer, fc_layer)
+    assert count_hooks(classifier.model) == 0
+
+
+def test_densenet_identity_holds_with_its_functional_relu():
+    # DenseNet applies F.relu(..., inplace=True) after its `features` block, outside any
+    # module. Shift norm5's bias so that the block's output has negative values: the CAM
+    # identity must still hold for the features we capture.
+    from cam_helpers.cam import all_class_maps
+    from cam_helpers.explain import forward_with_features
+
+    torch.manual_seed(0)
+    classifier = load_classifier("densenet121", pretrained=False)
+    torch.nn.init.normal_(classifier.model.features.norm5.bias, mean=-0.5)
+    torch.nn.init.normal_(classifier.fc.weight)
+    logits, features = forward_with_features(classifier, torch.randn(2, 3, 224, 224))
+    assert features.min() >= 0  # after the ReLU
+    maps = all_class_maps(features, classifier.fc.weight, classifier.fc.bias)
+    assert (maps.mean(dim=(2, 3)) - logits).abs().max() <= 1e-3 * logits.abs().max()
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("vgg11", "hidden fully connected"),
+        ("alexnet", "hidden fully connected"),
+        ("mobilenet_v3_small", "hidden fully connected"),
+        ("convnext_tiny", "LayerNorm2d between pooling and the FC"),
+    ],
+)
+def test_cam_refused_with_a_reason_that_points_to_gradcam(name, reason):
+    with pytest.raises(CAMNotApplicableError, match=reason) as info:
+        load_classifier(name, pretrained=False)
+    assert "Grad-CAM" in str(info.value)
+
+
+def test_unknown_names_and_classes_suggest_close_ones(lite0):
+    with pytest.raises(ValueError, match="resnet18"):
+        load_classifier("resnet81")
+    assert lite0.class_index("Golden Retriever") == 207
+    assert lite0.class_index(281) == 281
+    with pytest.raises(ValueError, match="'golden retriever'"):
+        lite0.class_index("golden retriver")
+    with pytest.raises(ValueError, match="out of range"):
+        lite0.class_index(1000)
+
+
+def test_own_model_wrapping():
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 3),
+    )
+    classifier = Classifier.from_model(net, class_names=["a", "b", "c"], input_size=32)
+    assert classifier.feature_layer == "1" and classifier.fc_layer == "4"
+    with pytest.raises(ValueError, match="3 outputs"):
+        Classifier.from_model(net, class_names=["a"], input_size=32)
+    flat = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 32 * 32, 3))
+    with pytest.raises(CAMNotApplicableError):
+        Classifier.from_model(flat, input_size=32)
+    grad_only = Classifier.from_model(flat, input_size=32, require_cam=False)
+    assert grad_only.feature_layer is None and "flattens" in grad_only.cam_unavailable_reason
