@@ -1,0 +1,625 @@
+"""Loading any image a learner may bring, and the bundled sample photos.
+
+Everything here returns images in one predictable form:
+
+* :func:`load_image` -> a ``PIL.Image.Image`` in mode ``"RGB"`` (any size),
+  whatever came in: a path, a PIL image, a NumPy array or a torch tensor;
+  grayscale, transparent, palette, 16-bit, CMYK or EXIF-rotated.
+* :func:`preprocess` -> a float tensor of shape ``(B, 3, H, W)``, ready for a model.
+* :func:`to_display_array` -> a NumPy array of shape ``(H, W, 3)``, float in
+  ``[0, 1]``, ready for ``plt.imshow`` (and, with ``size=224``, for overlaying
+  a ``(224, 224)`` class activation map).
+
+The sample photos live in the repository's ``images/`` folder (licences in
+``images/CREDITS.md``); :func:`load_sample` opens them by short name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "SAMPLES",
+    "ImageLoadError",
+    "ImageSource",
+    "images_dir",
+    "sample_path",
+    "load_sample",
+    "load_image",
+    "preprocess",
+    "to_display_array",
+]
+
+#: Short name -> file name in ``images/``. Licences: ``images/CREDITS.md``.
+SAMPLES: dict[str, str] = {
+    "cat": "cat.png",  # scikit-image "chelsea", 451x300
+    "coffee": "coffee.jpg",  # scikit-image espresso cup, 600x400
+    "astronaut": "astronaut.jpg",  # scikit-image, Eileen Collins, 512x512
+    "rocket": "rocket.jpg",  # scikit-image, Falcon 9 launch, 640x427
+    "grace_hopper": "grace_hopper.jpg",  # matplotlib sample data, 512x600
+    "cat_and_coffee": "cat_and_coffee.jpg",  # derived: cat | coffee, 448x448
+}
+
+# Other names people reach for; they resolve to the SAMPLES key on the right.
+_ALIASES: dict[str, str] = {
+    "chelsea": "cat",
+    "espresso": "coffee",
+    "coffee_cup": "coffee",
+    "hopper": "grace_hopper",
+    "cat_coffee": "cat_and_coffee",
+    "composite": "cat_and_coffee",
+}
+
+#: The environment variable that points at another ``images/`` folder.
+IMAGES_DIR_ENV = "CAM_IMAGES_DIR"
+
+#: What :func:`load_image` accepts.
+ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor, io.IOBase]
+
+_DEFAULT_MAX_PIXELS = 89_478_485  # = PIL.Image.MAX_IMAGE_PIXELS by default (~ 9459 x 9459)
+
+_WHAT_WORKS = (
+    "load_image accepts a path to a JPEG/PNG/GIF/BMP/TIFF/WebP file, a PIL image, "
+    "a NumPy array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), or a torch tensor "
+    "(3, H, W), (1, H, W), (H, W, 3) or (H, W); uint8 0..255, uint16, bool, "
+    "or float in [0, 1]"
+)
+
+
+class ImageLoadError(ValueError):
+    """An image could not be loaded: not an image, truncated, or too large.
+
+    ``path`` holds the offending file (or ``None`` for in-memory images).
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def _missing_images_message(looked: Sequence[Path]) -> str:
+    places = "\n".join(f"  - {p}" for p in looked) or "  (nowhere)"
+    return (
+        "Could not find the sample images folder 'images/'. Looked in:\n"
+        f"{places}\n"
+        "The photos ship with the repository, not with the pip package. Either:\n"
+        "  - clone the repository (git clone https://github.com/cam-notebooks/cam-notebooks) "
+        "and run the notebooks from inside it;\n"
+        "  - on Google Colab, run the notebook's first (setup) cell, which downloads them;\n"
+        f"  - or set the environment variable {IMAGES_DIR_ENV} to a folder holding the images.\n"
+        "Your own photos do not need this folder: use load_image('path/to/photo.jpg')."
+    )
+
+
+def images_dir() -> Path:
+    """Return the folder that holds the sample photos.
+
+    Looks, in order, at the environment variable ``CAM_IMAGES_DIR``; the
+    repository's ``images/`` folder next to the ``cam_helpers`` package; and an
+    ``images/`` folder holding the samples in the current directory or one of
+    its parents (for a non-editable install run from inside a clone).
+
+    Raises:
+        FileNotFoundError: when none exists, with instructions to get the images.
+    """
+    env = os.environ.get(IMAGES_DIR_ENV)
+    if env:
+        folder = Path(env).expanduser()
+        if folder.is_dir():
+            return folder
+        raise FileNotFoundError(
+            f"{IMAGES_DIR_ENV} is set to '{env}', but that folder does not exist. "
+            f"Unset it to use the repository's images/ folder, or point it at a folder "
+            f"holding the sample images ({', '.join(SAMPLES.values())})."
+        )
+    looked: list[Path] = []
+    beside_package = Path(__file__).resolve().parent.parent / "images"
+    looked.append(beside_package)
+    if beside_package.is_dir():
+        return beside_package
+    marker = SAMPLES["cat"]
+    cwd = Path.cwd().resolve()
+    for parent in [cwd, *list(cwd.parents)[:3]]:
+        candidate = parent / "images"
+        looked.append(candidate)
+        if (candidate / marker).is_file():
+            return candidate
+    raise FileNotFoundError(_missing_images_message(looked))
+
+
+def _resolve_sample_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"sample name must be a string such as 'cat', got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in SAMPLES:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    by_file = {fname.lower(): k for k, fname in SAMPLES.items()}
+    if key in by_file:
+        return by_file[key]
+    stem = Path(key).stem
+    if stem in SAMPLES:
+        return stem
+    candidates = list(SAMPLES) + list(_ALIASES)
+    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.5)
+    close = list(dict.fromkeys(_ALIASES.get(c, c) for c in close))
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"Unknown sample image {name!r}.{hint} Valid names: {', '.join(SAMPLES)}. "
+        "For your own photo use load_image('path/to/photo.jpg')."
+    )
+
+
+def sample_path(name: str) -> Path:
+    """Return the path of a bundled sample photo.
+
+    Args:
+        name: a key of :data:`SAMPLES` such as ``"cat"`` (case-insensitive; a few
+            aliases such as ``"chelsea"`` and the file name also work).
+
+    Raises:
+        ValueError: unknown name; the message lists valid names and close matches.
+        FileNotFoundError: the images folder or the file is missing.
+    """
+    key = _resolve_sample_name(name)
+    folder = images_dir()
+    path = folder / SAMPLES[key]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Sample {key!r} should be at '{path}', but the file is missing. "
+            + _missing_images_message([folder]).split("\n", 1)[1]
+        )
+    return path
+
+
+def load_sample(name: str) -> Image.Image:
+    """Load a bundled sample photo as an RGB PIL image (size: see :data:`SAMPLES`)."""
+    return load_image(sample_path(name))
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _describe(arr: Any) -> str:
+    kind = "tensor" if isinstance(arr, torch.Tensor) else "array"
+    return f"{kind} of shape {tuple(arr.shape)} and dtype {arr.dtype}"
+
+
+def _tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    t = tensor.detach()
+    if t.is_complex():
+        raise ValueError(f"Cannot use this complex {_describe(tensor)} as an image.")
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.cpu().numpy()
+
+
+def _to_hwc(arr: np.ndarray, original: Any) -> np.ndarray:
+    """Bring an array or tensor to shape (H, W, C) with C in {1, 3, 4}."""
+    is_tensor = isinstance(original, torch.Tensor)
+    shape = tuple(arr.shape)
+    if arr.ndim == 4 and shape[0] == 1:  # a batch of one: (1, C, H, W) or (1, H, W, C)
+        arr = arr[0]
+    elif arr.ndim == 4:
+        raise ValueError(
+            f"Got a batch of {shape[0]} images ({_describe(original)}); pass one image "
+            "at a time, e.g. images[0]."
+        )
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    elif arr.ndim == 3:
+        first, last = arr.shape[0], arr.shape[-1]
+        # Tensors follow torch's (C, H, W) convention whenever the first dim can be
+        # a channel count; (H, W, C) is the fallback. Arrays are (H, W, C).
+        if is_tensor and first in (1, 3, 4):
+            arr = np.moveaxis(arr, 0, -1)
+        elif last in (1, 3, 4):
+            pass
+        elif first in (1, 3, 4):
+            raise ValueError(
+                f"The {_describe(original)} looks channels-first (C, H, W). NumPy images "
+                "are (H, W, C): use arr.transpose(1, 2, 0)."
+            )
+        else:
+            raise ValueError(
+                f"Cannot use this {_describe(original)} as an image: expected 1, 3 or 4 "
+                f"channels. {_WHAT_WORKS}."
+            )
+    else:
+        raise ValueError(f"Cannot use this {_describe(original)} as an image. {_WHAT_WORKS}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"The {_describe(original)} is empty (height or width 0).")
+    return arr
+
+
+def _to_unit_float(arr: np.ndarray, original: Any) -> np.ndarray:
+    """Scale pixel values to float64 in [0, 1] according to the dtype."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float64)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float64) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float64) / 65535.0
+    if np.issubdtype(arr.dtype, np.integer):
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo >= 0 and hi <= 255:
+            return arr.astype(np.float64) / 255.0
+        raise ValueError(
+            f"The {_describe(original)} has integer values from {lo} to {hi}; integer "
+            "images must be in 0..255 (or use dtype uint16 for 16-bit images)."
+        )
+    if np.issubdtype(arr.dtype, np.floating):
+        data = arr.astype(np.float64)
+        if not np.all(np.isfinite(data)):
+            bad = int(np.count_nonzero(~np.isfinite(data)))
+            raise ValueError(
+                f"The {_describe(original)} contains {bad} NaN or infinite value(s); "
+                "an image needs finite values in [0, 1]."
+            )
+        lo, hi = float(data.min()), float(data.max())
+        tol = 1e-6
+        if lo < -tol or hi > 1 + tol:
+            if lo < 0:
+                hint = (
+                    "Negative values usually mean a normalised model input: undo the "
+                    "normalisation (x * std + mean) first."
+                )
+            else:
+                hint = "For values in 0..255, divide by 255 or convert to uint8."
+            raise ValueError(
+                f"The float {_describe(original)} has values from {lo:.4g} to {hi:.4g}; "
+                f"float images must be in [0, 1]. {hint}"
+            )
+        return np.clip(data, 0.0, 1.0)
+    raise ValueError(f"Cannot use this {_describe(original)} as an image. {_WHAT_WORKS}.")
+
+
+def _composite_on_white(hwc: np.ndarray) -> np.ndarray:
+    """(H, W, C) float in [0, 1], C in {1, 3, 4} -> (H, W, 3); alpha over white."""
+    channels = hwc.shape[-1]
+    if channels == 1:
+        return np.repeat(hwc, 3, axis=-1)
+    if channels == 3:
+        return hwc
+    rgb, alpha = hwc[..., :3], hwc[..., 3:4]
+    return rgb * alpha + (1.0 - alpha) * 1.0
+
+
+def _array_to_unit_rgb(data: np.ndarray | torch.Tensor, max_pixels: int | None) -> np.ndarray:
+    """NumPy array or tensor -> (H, W, 3) float64 in [0, 1]."""
+    arr = _tensor_to_numpy(data) if isinstance(data, torch.Tensor) else np.asarray(data)
+    hwc = _to_hwc(arr, data)
+    _check_pixels(hwc.shape[1], hwc.shape[0], max_pixels, f"the {_describe(data)}", None)
+    return _composite_on_white(_to_unit_float(hwc, data))
+
+
+def _unit_to_pil(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8))  # (H, W, 3) uint8 -> RGB
+
+
+# --------------------------------------------------------------------------- PIL modes
+
+
+def _check_pixels(
+    width: int, height: int, max_pixels: int | None, what: str, path: Any
+) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(
+            f"{what} is {width}x{height} = {width * height:,} pixels, more than "
+            f"max_pixels={max_pixels:,} (a guard against decompression bombs). If you "
+            "trust it, pass a larger max_pixels (or max_pixels=None), or shrink it first.",
+            path,
+        )
+
+
+def _white_background(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _integer_mode_to_rgb(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float grayscale -> 8-bit RGB, scaled (not clipped).
+
+    ``I;16*`` modes are scaled from 0..65535. Mode ``I`` (how some Pillow
+    versions open 16-bit PNGs) is taken as 8-bit if its values fit in 0..255,
+    as 16-bit if they fit in 0..65535, else rescaled from its min..max. Mode
+    ``F`` is taken as [0, 1] if it fits, else rescaled from min..max.
+    """
+    mode = img.mode
+    if mode.startswith("I;16"):
+        data = np.asarray(img.convert("I") if mode not in ("I;16", "I;16B", "I;16L") else img)
+        unit = data.astype(np.float64) / 65535.0
+    else:
+        data = np.asarray(img).astype(np.float64)
+        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+        if mode == "F" and lo >= 0 and hi <= 1:
+            unit = data
+        elif mode == "I" and lo >= 0 and hi <= 255:
+            unit = data / 255.0
+        elif mode == "I" and lo >= 0 and hi <= 65535:
+            unit = data / 65535.0
+        else:
+            unit = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+    gray = np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Image.fromarray(gray).convert("RGB")  # (H, W) uint8 -> L
+
+
+def _pil_to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> a new ``"RGB"`` image (alpha composited on white)."""
+    mode = img.mode
+    if mode == "RGB":
+        return img.copy()
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return _white_background(img)
+    if mode == "P":
+        if "transparency" in img.info:
+            return _white_background(img)
+        return img.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return _integer_mode_to_rgb(img)
+    return img.convert("RGB")  # 1, L, CMYK, YCbCr, RGBX, ...
+
+
+def _finish_pil(img: Image.Image, max_pixels: int | None, name: str, path: Any) -> Image.Image:
+    """Size check, full decode, EXIF rotation and RGB conversion of an opened image."""
+    _check_pixels(img.width, img.height, max_pixels, name, path)
+    try:
+        # Decode now, so truncated files fail here with a clear message (as long as
+        # PIL.ImageFile.LOAD_TRUNCATED_IMAGES keeps its default, False).
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return _pil_to_rgb(img)
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        detail = str(err) or type(err).__name__
+        if "truncated" in detail.lower() or isinstance(err, EOFError):
+            raise ImageLoadError(
+                f"{name} is truncated or corrupt ({detail}). The file probably did not "
+                "download or copy completely: fetch it again, or open it in an image "
+                "viewer and save it as a new JPEG or PNG.",
+                path,
+            ) from err
+        raise ImageLoadError(
+            f"{name} could not be decoded ({detail}). Re-save it as a standard JPEG or "
+            "PNG and try again.",
+            path,
+        ) from err
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _sniff(head: bytes) -> str:
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<svg")):
+        if b"<svg" in text:
+            return " It looks like an SVG drawing; export it as PNG first."
+        return (
+            " It looks like a web page (HTML), not a picture: the link probably pointed to "
+            "the page around the image; download the image itself."
+        )
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head[:256]):
+        return " It looks like a text file."
+    return ""
+
+
+def _load_path(path: Path, max_pixels: int | None) -> Image.Image:
+    shown = f"'{path}'"
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (relative to the current folder {Path.cwd()})"
+        raise FileNotFoundError(
+            f"Image file not found: {shown}{where}. Check the name and folder, or use "
+            f"load_sample(name) for a bundled photo ({', '.join(SAMPLES)})."
+        )
+    if path.is_dir():
+        raise ImageLoadError(
+            f"{shown} is a folder, not an image file. Pass the path of one JPEG or PNG "
+            "file inside it.",
+            path,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            with Image.open(path) as opened:
+                return _finish_pil(opened, max_pixels, f"Image file {shown}", path)
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(
+            f"Image file {shown} is too large for PIL ({err}). If you trust it, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels, or shrink the image first.",
+            path,
+        ) from err
+    except UnidentifiedImageError as err:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+        kind = "an empty file" if not head else "not an image PIL can read"
+        raise ImageLoadError(
+            f"Image file {shown} is {kind}.{_sniff(head)} Use a JPEG, PNG, GIF, BMP, "
+            "TIFF or WebP file (a renamed file does not change its format).",
+            path,
+        ) from err
+
+
+def _load_fileobj(fileobj: Any, max_pixels: int | None) -> Image.Image:
+    name = getattr(fileobj, "name", None)
+    shown = f"Image file '{name}'" if isinstance(name, str) else "The image file object"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(fileobj)
+            return _finish_pil(opened, max_pixels, shown, name)
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(f"{shown} is too large for PIL ({err}).", name) from err
+    except UnidentifiedImageError as err:
+        raise ImageLoadError(
+            f"{shown} is not an image PIL can read. Use JPEG, PNG, GIF, BMP, TIFF or WebP data.",
+            name,
+        ) from err
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_image(source: ImageSource, *, max_pixels: int | None = _DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Load anything image-like as an RGB PIL image.
+
+    Args:
+        source: one of
+            - a path (``str`` or ``pathlib.Path``) to an image file, or an open
+              binary file object;
+            - a ``PIL.Image.Image`` in any mode (it is not modified);
+            - a NumPy array of shape ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or
+              ``(H, W, 4)`` with dtype ``uint8`` (0..255), ``uint16`` (0..65535),
+              ``bool``, another integer type with values in 0..255, or float in
+              ``[0, 1]``;
+            - a torch tensor of shape ``(3, H, W)``, ``(1, H, W)``, ``(4, H, W)``,
+              ``(H, W, 3)``, ``(H, W)`` or a batch of one ``(1, 3, H, W)``, float in
+              ``[0, 1]`` or ``uint8``, on any device.
+        max_pixels: refuse images with more than ``width * height`` pixels
+            (default: PIL's ``Image.MAX_IMAGE_PIXELS``, 89,478,485); ``None``
+            switches the check off.
+
+    Returns:
+        A new ``PIL.Image.Image`` in mode ``"RGB"``, size ``(W, H)`` (rotated
+        upright if the file carries an EXIF orientation).
+
+    Conversions: grayscale and 1-bit -> gray RGB; transparency (``LA``,
+    ``RGBA``, palette with transparency, 4-channel arrays) -> composited on
+    white; 16-bit -> scaled to 8 bit (65535 -> 255); CMYK -> RGB.
+
+    Raises:
+        FileNotFoundError: the path does not exist (the message names it).
+        ImageLoadError: (a ``ValueError``) the file is not an image, is truncated
+            or corrupt, or has more than ``max_pixels`` pixels.
+        ValueError: an array or tensor of the wrong shape, or with NaN or values
+            outside the dtype's range (the message names the shape).
+        TypeError: anything else.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source)).expanduser()
+        return _load_path(path, max_pixels)
+    if isinstance(source, Image.Image):
+        name = getattr(source, "filename", "") or ""
+        shown = f"Image '{name}'" if name else "The PIL image"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _finish_pil(source, max_pixels, shown, name or None)
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return _unit_to_pil(_array_to_unit_rgb(source, max_pixels))
+    if hasattr(source, "read"):
+        return _load_fileobj(source, max_pixels)
+    raise TypeError(f"Cannot load an image from a {type(source).__name__}. {_WHAT_WORKS}.")
+
+
+def preprocess(
+    images: ImageSource | Sequence[ImageSource],
+    transform: Callable[[Image.Image], torch.Tensor],
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Turn one image or a list of images into a model-ready batch.
+
+    Args:
+        images: one image or a list/tuple of images, each anything
+            :func:`load_image` accepts (paths, PIL images, arrays, tensors).
+        transform: a callable mapping an RGB PIL image to a float tensor of shape
+            ``(3, H, W)``, e.g. the preprocessing returned with a model
+            (resize, crop, ``ToTensor``, normalise). It must give every image the
+            same ``(H, W)``.
+        device: where to put the batch (``"cuda"``, ``"cpu"``, a ``torch.device``);
+            ``None`` leaves it where ``transform`` put it.
+
+    Returns:
+        A tensor of shape ``(B, 3, H, W)``; ``B = 1`` for a single image.
+    """
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not items:
+        raise ValueError("preprocess got an empty list of images; pass at least one image.")
+    tensors = []
+    for index, item in enumerate(items):
+        out = transform(load_image(item))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"transform returned a {type(out).__name__} for image {index}; it must return "
+                "a torch tensor of shape (3, H, W) (end it with transforms.ToTensor())."
+            )
+        if out.ndim != 3 or out.shape[0] != 3:
+            raise ValueError(
+                f"transform returned a tensor of shape {tuple(out.shape)} for image {index}; "
+                "expected (3, H, W)."
+            )
+        tensors.append(out)
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"transform gave images of different shapes {sorted(shapes)}; it must produce one "
+            "fixed size (e.g. Resize(256) followed by CenterCrop(224))."
+        )
+    batch = torch.stack(tensors)
+    return batch.to(device) if device is not None else batch
+
+
+def _target_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` (int or (height, width)) -> PIL's (width, height)."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        height = width = int(size)
+    elif isinstance(size, Sequence) and len(size) == 2:
+        height, width = (int(s) for s in size)
+    else:
+        raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return width, height
+
+
+def to_display_array(
+    image_or_tensor: ImageSource, size: int | tuple[int, int] | None = None
+) -> np.ndarray:
+    """Make an image ready for ``plt.imshow`` or for overlaying a map.
+
+    Args:
+        image_or_tensor: a PIL image, a ``(3, H, W)`` tensor in ``[0, 1]`` (e.g.
+            the output of ``ToTensor()``, before normalisation), or anything else
+            :func:`load_image` accepts. Float tensors and arrays keep their full
+            precision (no rounding to 8 bit).
+        size: ``None`` keeps the size; an int ``s`` resizes to ``s x s`` (no
+            cropping, so it lines up with a ``(s, s)`` CAM upsampled to the model
+            input); a pair means ``(height, width)``. Resampling is bilinear.
+
+    Returns:
+        A ``float32`` NumPy array of shape ``(H, W, 3)`` with values in ``[0, 1]``.
+    """
+    data = image_or_tensor
+    is_float_array = (isinstance(data, torch.Tensor) and data.is_floating_point()) or (
+        isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating)
+    )
+    if is_float_array:
+        rgb = _array_to_unit_rgb(data, None).astype(np.float32)
+    else:
+        rgb = np.asarray(load_image(data, max_pixels=None), dtype=np.float32) / 255.0
+    if size is not None:
+        target = _target_size(size)
+        if target != (rgb.shape[1], rgb.shape[0]):
+            channels = [
+                np.asarray(
+                    Image.fromarray(np.ascontiguousarray(rgb[..., c], dtype=np.float32)).resize(
+                        target, Image.Resampling.BILINEAR
+                    )
+                )
+                for c in range(3)
+            ]
+            rgb = np.stack(channels, axis=-1)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+

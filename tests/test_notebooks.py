@@ -1,0 +1,76 @@
+"""Notebook hygiene: clean source, kernelspec, badges, Colab cell, numbering, README table.
+
+(The notebooks themselves are executed by nbval: pytest collects notebooks/*.ipynb.)
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_links  # noqa: E402
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_source(path):
+    notebook = load(path)
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{path.name}: a cell has stored outputs"
+            assert cell["execution_count"] is None, f"{path.name}: a cell has an execution count"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_like_a_lecture(path):
+    cells = load(path)["cells"]
+    title = "".join(cells[0]["source"])
+    number = path.name[:2]
+    assert re.match(rf"# {number} · ", title), f"{path.name}: first line must be '# {number} · Title'"
+    assert "What you will learn" in title and "Time:" in title
+    assert re.search(r"^> ", title, re.M), "a one-line summary ('> ...') for the README table"
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    assert "badges" in tags[1] and "colab-setup" in tags[2]
+    setup = "".join(cells[2]["source"])
+    assert '"google.colab" in sys.modules' in setup
+    text = "\n".join("".join(c["source"]) for c in cells)
+    assert "Check yourself" in text and "<details>" in text, "exercises with hidden solutions"
+    assert "Recap" in text
+
+
+def test_numbering_is_consecutive_and_next_links_exist():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(numbers))), numbers
+    names = {p.name for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        links = re.findall(r"\]\(((\d\d)_[a-z0-9_]+\.ipynb)\)", "\n".join("".join(c["source"]) for c in load(path)["cells"]))
+        for target, _ in links:
+            future = target[:2] > max(p.name[:2] for p in NOTEBOOKS)
+            assert target in names or future, f"{path.name} links to missing {target}"
+
+
+def test_badges_setup_cells_and_readme_agree_with_the_repository_address():
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_links.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = sync_links.repository_url()
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert sync_links.colab_url(url, path.name) in readme
+        assert f"](notebooks/{path.name})" in readme
+        badges = "".join(load(path)["cells"][1]["source"])
+        assert sync_links.colab_url(url, path.name) in badges
+        assert sync_links.binder_url(url, path.name) in badges
