@@ -60,7 +60,8 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         os.chdir(ROOT)
         # exec: JupyterLab takes over this terminal; Ctrl+C stops it.
-        os.execv(str(python), [str(python), "-m", "jupyterlab", FIRST_NOTEBOOK, *rest])
+        as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers
+        os.execv(str(python), [str(python), "-m", "jupyterlab", FIRST_NOTEBOOK, *as_root, *rest])
     if (ROOT / "tests" / "install_browser.py").exists():
         subprocess.run([str(python), str(ROOT / "tests" / "install_browser.py")], cwd=ROOT)
     env = dict(os.environ, CAM_HELPERS_OFFLINE="1", MPLBACKEND="Agg")

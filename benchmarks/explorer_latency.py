@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""How long the explorer takes from a widget change to the new picture (compute + render).
+
+    .venv/bin/python benchmarks/explorer_latency.py [--model efficientnet_lite0] [--repeats 30]
+
+Measures, on the CPU with a 224x224 input: a class change at the CAM layer, a
+class change at a Grad-CAM layer (cached after the first backward), a first
+visit to each layer (one batched backward for the top-10 classes), an image
+change (one forward pass), and a plain forward pass for reference. Target: a
+class change <= 100 ms, with no model run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from cam_helpers.models import load_classifier  # noqa: E402
+from cam_helpers.widgets import CAMExplorer  # noqa: E402
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="resnet18", help="resnet18 (random weights offline: same cost) or efficientnet_lite0")
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+    pretrained = args.model != "resnet18"
+    classifier = load_classifier(args.model, pretrained=pretrained)
+    print(f"model: {classifier.description}; torch threads: {torch.get_num_threads()}")
+
+    explorer = CAMExplorer(classifier, images={"cat_and_coffee": "cat_and_coffee", "coffee": "coffee"})
+    batch = explorer._cache["batch"]
+    with torch.inference_mode():
+        for _ in range(3):
+            classifier.model(batch)
+        forward = statistics.median(timed(lambda: classifier.model(batch)) for _ in range(args.repeats))
+    classes = [v for _, v in explorer.class_picker.options]
+    runs_before = explorer.forward_passes
+
+    def class_changes() -> float:
+        times = []
+        for i in range(args.repeats):
+            target = classes[(i % (len(classes) - 1)) + 1] if explorer.class_picker.value == classes[0] else classes[0]
+            times.append(timed(lambda: setattr(explorer.class_picker, "value", target)))
+        return statistics.median(times)
+
+    cam_class = class_changes()
+    layer_first = {}
+    for layer in explorer._layers[:-1]:
+        layer_first[layer] = timed(lambda: setattr(explorer.layer_picker, "value", layer))
+    gradcam_class = class_changes()  # at the earliest-but-last visited Grad-CAM layer, cached
+    explorer.layer_picker.value = classifier.feature_layer
+    image_change = timed(lambda: setattr(explorer.image_picker, "value", "coffee"))
+    assert explorer.forward_passes == runs_before + 1, "a class or layer change ran the model"
+
+    print(f"plain forward pass (batch 1, 224x224):     {forward:7.1f} ms  (1.00x)")
+    print(f"class change at the CAM layer:             {cam_class:7.1f} ms  ({cam_class / forward:.2f}x forward)  target <= 100 ms")
+    print(f"class change at a Grad-CAM layer (cached): {gradcam_class:7.1f} ms  ({gradcam_class / forward:.2f}x forward)")
+    for layer, ms in layer_first.items():
+        print(f"first visit of layer {layer:<20s} {ms:7.1f} ms  ({ms / forward:.2f}x forward; one batched backward, top-10 classes)")
+    print(f"image change (one forward, all stages):    {image_change:7.1f} ms  ({image_change / forward:.2f}x forward)")
+    print(f"model runs during {2 * args.repeats} class changes and {len(layer_first)} layer changes: 0")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""The CAM explorer: choose an image, a class and a layer, and watch the map move.
+
+    from cam_helpers import load_classifier
+    from cam_helpers.widgets import CAMExplorer
+    explorer = CAMExplorer(load_classifier("resnet18", fallback=True))
+    explorer          # shows the widget in a notebook
+
+Why it is fast: the model runs ONCE per image, keeping the activations of every
+stage (and their autograd graph). Switching the class reuses them: at the last
+conv layer CAM is one weighted sum over the captured features, at earlier layers
+Grad-CAM needs only a backward pass from the logits down to that layer, done
+once per image and layer for the top-10 classes together and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .cam import class_activation_maps, normalize_maps, upsample_maps
+from .images import ImageLoadError, SAMPLES, load_image, load_sample
+from .models import Classifier
+from .viz import colorize
+
+__all__ = ["CAMExplorer", "ExplorerState", "MAX_UPLOAD_BYTES"]
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: phone photos fit, accidents do not
+TOP_CLASSES = 10
+DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
+COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
+
+
+@dataclass
+class ExplorerState:
+    """What the explorer shows now; tests read it."""
+
+    image_name: str = ""
+    class_index: int = -1
+    class_name: str = ""
+    probability: float = float("nan")
+    layer: str = ""
+    method: str = ""
+    map_size: tuple[int, int] = (0, 0)
+    heatmap: torch.Tensor | None = None  # (H, W) values in [0, 1] as drawn
+    box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 in input pixels
+    error: str = ""
+
+
+def _report_errors(method):
+    """Run a widget callback; show any exception as a readable message, never lose it.
+
+    JupyterLab hides exceptions raised inside widget callbacks, so without this a
+    failing callback looks like a frozen explorer.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+            return result
+        except Exception as error:  # noqa: BLE001 - the point is to show every error
+            self._show_error(error)
+            return None
+
+    return wrapper
+
+
+class CAMExplorer:
+    """An ipywidgets explorer over images, classes, layers and overlay settings.
+
+    Args:
+        classifier: from :func:`cam_helpers.load_classifier` (a GAP -> FC model).
+        images: {name: path / PIL image / array}; default: the bundled samples.
+        max_upload_bytes: larger uploads are refused with a message.
+    """
+
+    def __init__(self, classifier: Classifier, images: dict | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+        import ipywidgets as widgets
+
+        classifier.require_cam()
+        self.classifier = classifier
+        self.max_upload_bytes = max_upload_bytes
+        self.images = dict(images) if images is not None else {name: name for name in SAMPLES}
+        self.state = ExplorerState()
+        self.forward_passes = 0  # how often the model ran: once per image
+        self.backward_passes = 0  # Grad-CAM backward passes: once per image and layer (+ searched classes)
+        self._layers = self._layer_choices()
+        self._busy = False
+
+        # --- controls ---------------------------------------------------------
+        self.image_picker = widgets.Dropdown(options=list(self.images), description="Image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your image")
+        self.class_picker = widgets.Dropdown(options=[], description="Class")
+        self.class_search = widgets.Combobox(
+            options=list(classifier.class_names),
+            placeholder="search all classes, e.g. golden",
+            ensure_option=True,
+            description="Search",
+        )
+        self.layer_picker = widgets.Dropdown(options=[], description="Layer")
+        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity")
+        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description="Colormap")
+        self.scale = widgets.ToggleButtons(options=["normalised", "raw"], value="normalised", description="Scale")
+        self.show_box = widgets.Checkbox(value=False, description="Box from map")
+        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description="Threshold")
+        # --- outputs ----------------------------------------------------------
+        self.picture = widgets.Image(format="png", width=DISPLAY_SIZE, height=DISPLAY_SIZE)
+        self.caption = widgets.HTML()
+        self.error_box = widgets.HTML()
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.image_picker, self.upload]),
+                widgets.HBox([self.class_picker, self.class_search]),
+                self.layer_picker,
+                widgets.HBox([self.opacity, self.colormap]),
+                widgets.HBox([self.scale, self.show_box, self.threshold]),
+                self.picture,
+                self.caption,
+                self.error_box,
+            ]
+        )
+        # CSS classes give tests (and curious learners) stable handles.
+        self.widget.add_class("cam-explorer")
+        self.caption.add_class("cam-caption")
+        self.error_box.add_class("cam-error")
+        self._cache: dict = {}
+        self._load_image(self.image_picker.value)
+        self.image_picker.observe(self._on_image, names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.class_picker.observe(self._on_class, names="value")
+        self.class_search.observe(self._on_search, names="value")
+        self.layer_picker.observe(self._on_layer, names="value")
+        for control in (self.opacity, self.colormap, self.scale, self.show_box, self.threshold):
+            control.observe(self._on_style, names="value")
+
+    # ------------------------------------------------------------------ display
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ layers
+    def _layer_choices(self) -> list[str]:
+        """The stages to offer, the CAM layer last (its map is exact CAM)."""
+        layers = [layer for layer in self.classifier.stages.values() if layer != self.classifier.feature_layer]
+        return layers + [self.classifier.feature_layer]
+
+    def _layer_label(self, layer: str, size: tuple[int, int]) -> str:
+        stage = next((label for label, name in self.classifier.stages.items() if name == layer), layer)
+        method = "CAM (exact)" if layer == self.classifier.feature_layer else "Grad-CAM"
+        return f"{stage.split(' (')[0]} · {method} · {size[0]}x{size[1]}"
+
+    # ------------------------------------------------------------------ model work
+    def _load_image(self, source, name: str | None = None) -> None:
+        """Run the model once for this image, keeping every stage's activations."""
+        from .gradcam import forward_for_gradcam
+
+        picture = load_sample(source) if isinstance(source, str) and source in SAMPLES else load_image(source)
+        batch = self.classifier.transform(picture).unsqueeze(0).to(self.classifier.device)  # (1, 3, H, W)
+        logits, activations = forward_for_gradcam(self.classifier.model, batch, self._layers)
+        self.forward_passes += 1
+        features = activations[self.classifier.feature_layer].detach()
+        if self.classifier.feature_activation is not None:
+            features = self.classifier.feature_activation(features)
+        probabilities = logits.detach().softmax(-1)[0]  # (K,)
+        top = probabilities.topk(TOP_CLASSES)
+        self._cache = {
+            "batch": batch,
+            "display": self.classifier.to_display(batch)[0],  # (3, H, W) in [0, 1]
+            "logits": logits,
+            "activations": activations,
+            "features": features,  # (1, C, h, w)
+            "probabilities": probabilities,
+            "maps": {},  # (layer, class) -> raw map (h, w), ReLU'd
+        }
+        self.state.image_name = name or str(source)
+        self._busy = True  # set the pickers without triggering a redraw per change
+        try:
+            self.class_picker.options = [
+                (f"{self.classifier.class_names[i]} ({p:.1%})", int(i)) for p, i in zip(top.values.tolist(), top.indices.tolist())
+            ]
+            self.class_picker.value = int(top.indices[0])
+            sizes = {layer: tuple(act.shape[-2:]) for layer, act in activations.items()}
+            previous = self.layer_picker.value or self.classifier.feature_layer
+            self.layer_picker.options = [(self._layer_label(l, sizes[l]), l) for l in self._layers]
+            self.layer_picker.value = previous if previous in self._layers else self.classifier.feature_layer
+        finally:
+            self._busy = False
+        self.render()
+
+    def _raw_map(self, layer: str, class_index: int) -> torch.Tensor:
+        """The map (h, w) of one class at one layer, computed once and cached."""
+        key = (layer, class_index)
+        maps = self._cache["maps"]
+        if key not in maps:
+            if layer == self.classifier.feature_layer:
+                fc = self.classifier.fc
+                cam = class_activation_maps(self._cache["features"], fc.weight.detach(), [class_index], relu=True)
+                maps[key] = cam[0, 0]  # (h, w): one weighted sum, no model run
+            else:
+                from .gradcam import grad_cam_from_activations
+
+                # One batched backward for the top classes and the asked one together.
+                wanted = [int(v) for _, v in self.class_picker.options]
+                if class_index not in wanted:
+                    wanted = [class_index]
+                with torch.enable_grad():  # the scores must join the kept graph
+                    scores = self._cache["logits"][:, wanted]  # (1, n)
+                    grad_maps = grad_cam_from_activations(self._cache["activations"][layer], scores)  # (1, n, h, w)
+                self.backward_passes += 1
+                for i, c in enumerate(wanted):
+                    maps[(layer, c)] = grad_maps[0, i].detach()
+        return maps[key]
+
+    # ------------------------------------------------------------------ drawing
+    def render(self) -> None:
+        """Draw the current choice into the picture and the caption."""
+        layer, class_index = self.layer_picker.value, self.class_picker.value
+        if layer is None or class_index is None:
+            return
+        raw = self._raw_map(layer, class_index)  # (h, w)
+        size = tuple(self._cache["batch"].shape[-2:])
+        big = upsample_maps(raw[None, None], size)[0, 0]  # (H, W)
+        if self.scale.value == "normalised":
+            heat = normalize_maps(big)
+        else:
+            # One scale for all classes at this layer: the top class's maximum,
+            # so a weak class honestly looks weak.
+            top_class = int(self._cache["probabilities"].argmax())
+            ceiling = float(upsample_maps(self._raw_map(layer, top_class)[None, None], size).max())
+            heat = (big / ceiling).clamp(0, 1) if ceiling > 0 else torch.zeros_like(big)
+        picture = self._cache["display"].permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
+        colours = colorize(heat, self.colormap.value)
+        alpha = self.opacity.value
+        blended = (1 - alpha) * picture + alpha * colours
+        image = Image.fromarray((blended * 255).round().astype(np.uint8))
+        box = None
+        if self.show_box.value:
+            from .localization import boxes_from_maps
+
+            box_tensor = boxes_from_maps(normalize_maps(big)[None], threshold=self.threshold.value)[0]
+            box = tuple(int(v) for v in box_tensor.tolist())
+            ImageDraw.Draw(image).rectangle(box, outline=(255, 255, 255), width=2)
+        image = image.resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=1)  # fast: this runs on every change
+        self.picture.value = buffer.getvalue()
+
+        method = "CAM" if layer == self.classifier.feature_layer else "Grad-CAM"
+        probability = float(self._cache["probabilities"][class_index])
+        name = self.classifier.class_names[class_index]
+        self.state.class_index, self.state.class_name, self.state.probability = class_index, name, probability
+        self.state.layer, self.state.method, self.state.map_size = layer, method, tuple(raw.shape)
+        self.state.heatmap, self.state.box, self.state.error = heat, box, ""
+        box_text = f" · box {box}" if box else ""
+        self.caption.value = (
+            f"<b>{html.escape(name)}</b> {probability:.1%} · layer <code>{html.escape(layer)}</code> · "
+            f"{method} · map {raw.shape[0]}x{raw.shape[1]} · {self.scale.value} scale{box_text}"
+        )
+        self.error_box.value = ""
+
+    def _show_error(self, error: Exception) -> None:
+        self.state.error = f"{type(error).__name__}: {error}"
+        detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
+        self.error_box.value = (
+            "<div style='color:#b00020;border:1px solid #b00020;padding:6px;border-radius:4px'>"
+            f"<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.</div>"
+        )
+
+    # ------------------------------------------------------------------ callbacks
+    @_report_errors
+    def _on_image(self, change) -> None:
+        self._load_image(self.images[change["new"]], name=change["new"])
+
+    @_report_errors
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+        name, content = item["name"], bytes(item["content"])
+        if len(content) > self.max_upload_bytes:
+            raise ImageLoadError(
+                f"{name} is {len(content) / 1e6:.1f} MB; the explorer takes images up to "
+                f"{self.max_upload_bytes / 1e6:.0f} MB. Resize it or pick a smaller photo."
+            )
+        try:
+            picture = load_image(io.BytesIO(content))
+        except ImageLoadError as error:
+            raise ImageLoadError(f"{name}: {error}") from None
+        self.images[name] = picture
+        self._busy = True
+        try:
+            self.image_picker.options = list(self.images)
+            self.image_picker.value = name
+        finally:
+            self._busy = False
+        self._load_image(picture, name=name)
+
+    @_report_errors
+    def _on_class(self, change) -> None:
+        if not self._busy and change["new"] is not None:
+            self.render()
+
+    @_report_errors
+    def _on_search(self, change) -> None:
+        text = change["new"]
+        if not text:
+            return
+        index = self.classifier.class_index(text)
+        label = f"{self.classifier.class_names[index]} ({float(self._cache['probabilities'][index]):.1%})"
+        options = list(self.class_picker.options)
+        if index not in [v for _, v in options]:
+            options.append((label, index))
+            self._busy = True
+            try:
+                self.class_picker.options = options
+            finally:
+                self._busy = False
+        self.class_picker.value = index  # triggers render()
+        if self.state.class_index != index:
+            self.render()
+
+    @_report_errors
+    def _on_layer(self, change) -> None:
+        if not self._busy and change["new"] is not None:
+            self.render()
+
+    @_report_errors
+    def _on_style(self, change) -> None:
+        if not self._busy:
+            self.render()

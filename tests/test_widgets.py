@@ -1,0 +1,128 @@
+"""The explorer's state follows its widgets; the model runs once per image."""
+
+import datetime
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from cam_helpers.cam import class_activation_maps, normalize_maps, upsample_maps
+from cam_helpers.explain import explain
+from cam_helpers.hooks import count_hooks
+from cam_helpers.images import sample_path
+from cam_helpers.widgets import CAMExplorer
+
+
+@pytest.fixture(scope="module")
+def explorer(lite0):
+    return CAMExplorer(lite0, images={"coffee": "coffee", "cat_and_coffee": "cat_and_coffee", "cat": "cat"})
+
+
+def test_opens_on_the_top_class_at_the_cam_layer(explorer, lite0):
+    state = explorer.state
+    assert state.class_name == "espresso" and state.probability > 0.8
+    assert state.layer == lite0.feature_layer and state.method == "CAM" and state.map_size == (7, 7)
+    assert "espresso" in explorer.caption.value and "7x7" in explorer.caption.value
+    assert explorer.picture.value[:4] == b"\x89PNG"
+    # The drawn heat map is exactly explain()'s normalised CAM.
+    expected = explain(lite0, sample_path("coffee"), classes="espresso", relu=True).maps[0, 0]
+    torch.testing.assert_close(state.heatmap, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_class_change_reuses_the_activations(explorer, lite0):
+    explorer.image_picker.value = "cat_and_coffee"
+    runs = explorer.forward_passes
+    counted = []
+    handle = lite0.model.register_forward_hook(lambda *a: counted.append(1))
+    try:
+        options = [v for _, v in explorer.class_picker.options]
+        cat_class = next(v for v in options if 281 <= v <= 285)
+        for target in (cat_class, 967):  # a cat class, then espresso: different pictures
+            other = next(v for v in options if v != target)
+            explorer.class_picker.value = other
+            before = bytes(explorer.picture.value)
+            explorer.class_picker.value = target
+            assert explorer.state.class_index == target
+            assert bytes(explorer.picture.value) != before
+        explorer.class_search.value = "tabby"
+        assert explorer.state.class_name == "tabby"
+    finally:
+        handle.remove()
+    assert counted == [] and explorer.forward_passes == runs
+
+
+def test_searching_a_class_outside_the_top_ten(explorer):
+    explorer.class_search.value = "golden retriever"
+    assert explorer.state.class_index == 207
+    assert any(v == 207 for _, v in explorer.class_picker.options)
+    assert "golden retriever" in explorer.caption.value
+
+
+def test_layer_change_uses_gradcam_with_its_resolution(explorer, lite0):
+    early = next(l for l in explorer._layers if l != lite0.feature_layer and l.endswith(".4"))
+    explorer.layer_picker.value = early
+    assert explorer.state.method == "Grad-CAM" and explorer.state.map_size == (28, 28)
+    assert "Grad-CAM" in explorer.caption.value and "28x28" in explorer.caption.value
+    explorer.layer_picker.value = lite0.feature_layer
+
+
+def test_raw_scale_compares_classes_honestly(explorer, lite0):
+    explorer.image_picker.value = "coffee"
+    explorer.scale.value = "raw"
+    explorer.class_picker.value = 967  # the top class reaches the top of the scale
+    assert float(explorer.state.heatmap.max()) == pytest.approx(1.0)
+    weak = explorer.class_picker.options[-1][1]
+    explorer.class_picker.value = weak
+    assert float(explorer.state.heatmap.max()) < 0.9
+    explorer.scale.value = "normalised"
+
+
+def test_box_from_the_map(explorer):
+    explorer.image_picker.value = "coffee"
+    explorer.class_picker.value = 967
+    explorer.show_box.value = True
+    x0, y0, x1, y1 = explorer.state.box
+    assert 0 <= x0 < x1 <= 224 and 0 <= y0 < y1 <= 224
+    area_at_20 = (x1 - x0) * (y1 - y0)
+    explorer.threshold.value = 0.8
+    x0, y0, x1, y1 = explorer.state.box
+    assert (x1 - x0) * (y1 - y0) < area_at_20  # a higher threshold keeps a smaller region
+    explorer.show_box.value = False
+    explorer.threshold.value = 0.2
+
+
+def upload(explorer, name, content):
+    explorer.upload.value = ({"name": name, "type": "image/jpeg", "size": len(content), "content": memoryview(content), "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def test_bad_upload_shows_a_message_and_keeps_working(explorer):
+    upload(explorer, "shopping_list.jpg", b"eggs, milk, bread")
+    assert "shopping_list.jpg" in explorer.state.error
+    assert "shopping_list.jpg" in explorer.error_box.value
+    explorer.class_picker.value = explorer.class_picker.options[1][1]  # still responsive
+    assert explorer.state.error == "" and explorer.error_box.value == ""
+
+
+def test_upload_too_large_and_a_good_upload(lite0):
+    small = CAMExplorer(lite0, images={"cat": "cat"}, max_upload_bytes=1000)
+    buffer = io.BytesIO()
+    Image.open(sample_path("coffee")).save(buffer, format="JPEG")
+    upload(small, "coffee.jpg", buffer.getvalue())
+    assert "MB" in small.state.error and "coffee.jpg" in small.state.error
+    roomy = CAMExplorer(lite0, images={"cat": "cat"})
+    upload(roomy, "my_coffee.jpg", buffer.getvalue())
+    assert roomy.state.error == "" and roomy.state.class_name == "espresso"
+    assert roomy.image_picker.value == "my_coffee.jpg"
+
+
+def test_no_hooks_left_after_200_changes(explorer, lite0):
+    options = [v for _, v in explorer.class_picker.options]
+    layers = list(explorer._layers)
+    for step in range(200):
+        if step % 50 == 0:
+            explorer.layer_picker.value = layers[(step // 50) % len(layers)]
+        explorer.class_picker.value = options[step % len(options)]
+    assert count_hooks(lite0.model) == 0
+    assert explorer.state.error == ""
+    assert all(p.grad is None for p in lite0.model.parameters())
