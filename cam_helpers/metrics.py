@@ -1,0 +1,263 @@
+"""Is the map about the model? Is the model about the map? Two kinds of checks.
+
+*Sanity check* (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018):
+re-initialise the model's layers one by one from the top (cascading
+randomisation). A map that explains the model must change as the model is
+destroyed; a map that stays the same (high rank correlation with the original)
+is showing the image, not the model.
+
+*Faithfulness* (Petsiuk et al., "RISE", BMVC 2018): remove the pixels the map
+calls most important first (deletion) and the class probability should fall
+fast; add them first to an uninformative image (insertion) and it should rise
+fast. The area under each curve summarises it: low for deletion, high for
+insertion is good.
+
+Shapes used throughout:
+    images  (B, 3, H, W)
+    maps    (B, h, w)     any resolution; upsampled (bilinear) to (H, W) where needed
+    curves  (B, steps + 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cam import upsample_maps
+
+__all__ = [
+    "layers_top_down",
+    "cascade_randomize",
+    "rank_correlation",
+    "deletion_curve",
+    "insertion_curve",
+    "curve_area",
+    "replacement_images",
+]
+
+
+def layers_top_down(model: nn.Module) -> list[str]:
+    """Names of the model's conv and linear layers, from the output back to the input.
+
+    For :class:`cam_helpers.train.GAPNet`: ``["fc", "features.3.0", "features.2.0", ...]``,
+    the order in which :func:`cascade_randomize` destroys them.
+    """
+    names = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return names[::-1]
+
+
+def cascade_randomize(
+    model: nn.Module, layer_names_from_top: Sequence[str], seed: int = 0
+) -> Iterator[tuple[str, nn.Module]]:
+    """Copies of ``model`` with more and more layers re-initialised, from the top down.
+
+    The k-th copy has the first k layers of ``layer_names_from_top`` reset to
+    fresh random weights (their ``reset_parameters()``, the same init as a new
+    model), the rest untouched. The original model is never changed.
+
+    Args:
+        model: the trained model.
+        layer_names_from_top: e.g. ``layers_top_down(model)`` or ``["fc", "features.3", ...]``;
+            a name may be a block: every layer inside it is reset.
+        seed: fixes the random weights (the global random state is not touched).
+    Yields:
+        (name of the layer just randomised, model copy in eval mode)
+    """
+    modules = dict(model.named_modules())
+    missing = [name for name in layer_names_from_top if name not in modules]
+    if missing:
+        raise ValueError(f"the model has no layers named {missing}; see layers_top_down(model)")
+    randomized = copy.deepcopy(model).eval()
+    copied_modules = dict(randomized.named_modules())
+    for step, name in enumerate(layer_names_from_top):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + step)
+            resettable = [m for m in copied_modules[name].modules() if hasattr(m, "reset_parameters")]
+            if not resettable:
+                raise ValueError(f"layer {name!r} has nothing to re-initialise (no reset_parameters)")
+            for module in resettable:
+                module.reset_parameters()
+        # A fresh copy for the caller, so that keeping one does not see later steps.
+        yield name, copy.deepcopy(randomized).eval()
+
+
+def rank_correlation(maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation of each pair of maps.
+
+    Tied values get their average rank (as in scipy.stats.spearmanr), found
+    batched with a sort and two ``searchsorted`` calls.
+
+    Args:
+        maps_a: (B, h, w), or (B, ...) of any shape; each row is one map
+        maps_b: same shape
+    Returns:
+        (B,) in [-1, 1]; 0 where a map is constant (no ranking to compare).
+    """
+    if maps_a.shape != maps_b.shape:
+        raise ValueError(f"maps must have the same shape; got {tuple(maps_a.shape)} and {tuple(maps_b.shape)}")
+    ranks_a = _average_ranks(maps_a.reshape(maps_a.shape[0], -1).float())  # (B, n)
+    ranks_b = _average_ranks(maps_b.reshape(maps_b.shape[0], -1).float())
+    centred_a = ranks_a - ranks_a.mean(dim=1, keepdim=True)
+    centred_b = ranks_b - ranks_b.mean(dim=1, keepdim=True)
+    spread = centred_a.norm(dim=1) * centred_b.norm(dim=1)
+    covariance = (centred_a * centred_b).sum(dim=1)
+    return torch.where(spread > 0, covariance / spread.clamp_min(1e-12), torch.zeros_like(spread))
+
+
+def deletion_curve(
+    model: nn.Module,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    target_classes: torch.Tensor | Sequence[int] | int,
+    steps: int = 20,
+    baseline: str | torch.Tensor = "zero",
+    blur_sigma: float | None = None,
+) -> torch.Tensor:
+    """Probability of the target class as the most important pixels are removed.
+
+    Step k of ``steps`` replaces the top ``k / steps`` of the pixels, ranked by
+    the map (upsampled to the image), with the ``baseline`` image. The default
+    replacement is black (``"zero"``), as in RISE's deletion metric; ``"blur"``
+    uses a blurred copy of the image, which leaves fewer sharp edges for the
+    model to react to. See :func:`replacement_images`.
+
+    Args:
+        model: classifier (B, 3, H, W) -> logits (B, K); run in eval mode, without gradients.
+        images: (B, 3, H, W) on the model's device
+        maps: (B, h, w) importance of each position
+        target_classes: (B,) or an int, the class whose probability is recorded
+        steps: number of removal steps
+        baseline: ``"zero"``, ``"blur"``, ``"mean"`` or an image tensor (B or 1, 3, H, W)
+        blur_sigma: blur strength in pixels (default: image side / 16)
+    Returns:
+        (B, steps + 1) probabilities; column 0 is the intact image.
+    """
+    return _perturbation_curve(model, images, maps, target_classes, steps, baseline, blur_sigma, deleting=True)
+
+
+def insertion_curve(
+    model: nn.Module,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    target_classes: torch.Tensor | Sequence[int] | int,
+    steps: int = 20,
+    baseline: str | torch.Tensor = "blur",
+    blur_sigma: float | None = None,
+) -> torch.Tensor:
+    """Probability of the target class as the most important pixels are put back.
+
+    Starts from the ``baseline`` image (default: a blurred copy, as in RISE's
+    insertion metric, so the start carries colours but no shapes) and, step by
+    step, restores the top ``k / steps`` of the pixels ranked by the map.
+
+    Arguments as in :func:`deletion_curve`.
+
+    Returns:
+        (B, steps + 1) probabilities; column 0 is the baseline, the last the intact image.
+    """
+    return _perturbation_curve(model, images, maps, target_classes, steps, baseline, blur_sigma, deleting=False)
+
+
+def curve_area(curve: torch.Tensor) -> torch.Tensor:
+    """Area under each curve, by the trapezoid rule with x spread evenly over [0, 1].
+
+    Args:
+        curve: (B, S + 1)
+    Returns:
+        (B,); between 0 and 1 for probability curves.
+    """
+    return torch.trapezoid(curve, dx=1.0 / (curve.shape[-1] - 1), dim=-1)
+
+
+def replacement_images(
+    images: torch.Tensor, baseline: str | torch.Tensor = "blur", blur_sigma: float | None = None
+) -> torch.Tensor:
+    """What removed pixels are replaced by: (B, 3, H, W) on the images' device.
+
+    ``"zero"``: black. ``"mean"``: each image's mean colour. ``"blur"``: a
+    Gaussian blur of the image with ``blur_sigma`` (default: side / 16, e.g. 4
+    pixels at 64x64, 14 at 224x224), which wipes out shapes but keeps colours.
+    A tensor is used as given (broadcast to the batch).
+    """
+    if isinstance(baseline, torch.Tensor):
+        return baseline.to(images.device, images.dtype).expand_as(images)
+    if baseline == "zero":
+        return torch.zeros_like(images)
+    if baseline == "mean":
+        return images.mean(dim=(-2, -1), keepdim=True).expand_as(images)
+    if baseline == "blur":
+        return _gaussian_blur(images, blur_sigma or max(images.shape[-2:]) / 16)
+    raise ValueError(f"baseline must be 'zero', 'blur', 'mean' or an image tensor; got {baseline!r}")
+
+
+@torch.no_grad()
+def _perturbation_curve(
+    model: nn.Module,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    target_classes: torch.Tensor | Sequence[int] | int,
+    steps: int,
+    baseline: str | torch.Tensor,
+    blur_sigma: float | None,
+    deleting: bool,
+) -> torch.Tensor:
+    b, _, h, w = images.shape
+    n = h * w
+    if maps.dim() == 4 and maps.shape[1] == 1:
+        maps = maps[:, 0]
+    if maps.dim() != 3 or maps.shape[0] != b:
+        raise ValueError(f"maps must be (B, h, w) with B = {b}; got shape {tuple(maps.shape)}")
+    maps = maps.to(images.device).float()
+    if maps.shape[-2:] != (h, w):
+        maps = upsample_maps(maps.unsqueeze(1), (h, w)).squeeze(1)  # (B, H, W)
+    target = torch.as_tensor(target_classes, device=images.device).long().expand(b)  # (B,)
+    replacement = replacement_images(images, baseline, blur_sigma)
+
+    # rank[p] = 0 for the most important pixel, n - 1 for the least; a stable
+    # sort breaks ties by position, so the result is deterministic.
+    order = maps.reshape(b, n).sort(dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=images.device).expand(b, n))
+    rank = rank.view(b, 1, h, w)
+    counts = torch.linspace(0, n, steps + 1).round().long().tolist()
+
+    was_training = model.training
+    model.eval()
+    try:
+        probabilities = []
+        for count in counts:  # one forward pass per step, batched over images
+            chosen = rank < count  # (B, 1, H, W) the top `count` pixels
+            if deleting:
+                x = torch.where(chosen, replacement, images)
+            else:
+                x = torch.where(chosen, images, replacement)
+            p = model(x).softmax(dim=1)  # (B, K)
+            probabilities.append(p.gather(1, target.view(-1, 1)).squeeze(1))
+    finally:
+        model.train(was_training)
+    return torch.stack(probabilities, dim=1)  # (B, steps + 1)
+
+
+def _average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """(B, n) -> (B, n) 0-based ranks, ties sharing the average of their ranks."""
+    ordered = values.sort(dim=1).values.contiguous()
+    below = torch.searchsorted(ordered, values.contiguous(), right=False)  # how many are smaller
+    up_to = torch.searchsorted(ordered, values.contiguous(), right=True)  # how many are <=
+    return (below + up_to - 1).float() / 2
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflected borders, images (B, C, H, W)."""
+    radius = max(1, min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1))
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
+    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    padded = F.pad(blurred, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(padded, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

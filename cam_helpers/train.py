@@ -1,0 +1,280 @@
+"""Two small CNNs with the same conv trunk, and a seeded training loop.
+
+The two models differ only in their head, which is the whole point of CAM:
+
+    GAPNet:      trunk -> (B, C, 8, 8) -> global average pool -> (B, C)     -> Linear -> (B, K)
+    FlattenNet:  trunk -> (B, C, 8, 8) -> flatten              -> (B, C*64)  -> Linear -> (B, K)
+
+GAPNet's ``fc.weight`` is (K, C): one weight per feature map, so the class map
+M_c(x, y) = sum_k w_k^c f_k(x, y) exists. FlattenNet's is (K, C*64): a weight
+per feature *and position*, so there is no single map to draw.
+
+Both expose ``features`` (the trunk, whose output is what CAM needs) and ``fc``
+(the final Linear), the names :mod:`cam_helpers.cam` looks for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = [
+    "conv_trunk",
+    "GAPNet",
+    "FlattenNet",
+    "TrainingHistory",
+    "train_model",
+    "predict",
+    "accuracy",
+    "count_parameters",
+]
+
+DEFAULT_CHANNELS = (16, 32, 64, 128)
+
+
+def conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
+    """Conv blocks (conv 3x3 -> batch norm -> ReLU, then 2x2 max-pool except the last).
+
+    With 4 blocks a (B, 3, 64, 64) batch becomes (B, channels[-1], 8, 8).
+    ReLUs are not in-place: in-place ReLUs break hooks that read activations.
+    """
+    blocks = []
+    in_channels = 3
+    for i, out_channels in enumerate(channels):
+        layers = [
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=False),
+        ]
+        if i < len(channels) - 1:
+            layers.append(nn.MaxPool2d(2))  # halve the resolution
+        blocks.append(nn.Sequential(*layers))
+        in_channels = out_channels
+    return nn.Sequential(*blocks)
+
+
+class GAPNet(nn.Module):
+    """trunk -> global average pooling -> Linear: a CAM-ready classifier.
+
+    Args:
+        num_classes: K
+        channels: channels of the conv blocks; C = channels[-1]
+        seed: if given, the initial weights depend only on it (the global
+            random state is left untouched).
+    Shapes: (B, 3, H, W) -> features (B, C, H/8, W/8) -> (B, C) -> (B, K).
+    """
+
+    def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
+        super().__init__()
+        with _seeded(seed):
+            self.features = conv_trunk(channels)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.fc = nn.Linear(channels[-1], num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.features(images)  # (B, C, h, w)
+        pooled = self.flatten(self.pool(features))  # (B, C)
+        return self.fc(pooled)  # (B, K)
+
+
+class FlattenNet(nn.Module):
+    """trunk -> flatten -> Linear: the "traditional" head, where CAM is not possible.
+
+    Args:
+        num_classes: K
+        channels: as in :class:`GAPNet` (same trunk)
+        image_size: H = W of the input, fixes the Linear's input size C * (H/8)**2
+        seed: as in :class:`GAPNet`
+    Shapes: (B, 3, H, W) -> features (B, C, H/8, W/8) -> (B, C*H*W/64) -> (B, K).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        image_size: int = 64,
+        seed: int | None = None,
+    ):
+        super().__init__()
+        side = image_size // 2 ** (len(channels) - 1)  # each pool halves the side
+        with _seeded(seed):
+            self.features = conv_trunk(channels)
+            self.flatten = nn.Flatten()
+            self.fc = nn.Linear(channels[-1] * side * side, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.features(images)  # (B, C, h, w)
+        return self.fc(self.flatten(features))  # (B, C*h*w) -> (B, K)
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during training, one entry per epoch.
+
+    Attributes:
+        loss: mean training cross-entropy
+        accuracy: training accuracy (on the batches, while the model was learning)
+        eval_accuracy: accuracy on ``eval_dataset`` after the epoch (empty without one)
+        seconds: wall-clock time of the whole run
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    eval_accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_model(
+    model: nn.Module,
+    dataset,
+    epochs: int = 6,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    eval_dataset=None,
+    max_steps: int | None = None,
+) -> TrainingHistory:
+    """Train with Adam and cross-entropy; the same seed gives the same weights.
+
+    Args:
+        model: e.g. :class:`GAPNet`; trained in place on its own device.
+        dataset: anything with ``.images`` (N, 3, H, W) and ``.labels`` (N,),
+            such as :class:`cam_helpers.synthetic.SyntheticShapes`, or a tuple
+            ``(images, labels)``.
+        epochs, batch_size, lr: the usual.
+        seed: fixes the order of the batches (a private ``torch.Generator``;
+            the global random state is not touched). Build the model with
+            ``seed=`` too for fully reproducible weights.
+        progress: show a progress bar (tqdm, if installed) or print one line per epoch.
+        eval_dataset: measured after each epoch into ``history.eval_accuracy``.
+        max_steps: stop after this many batches (for quick demos and tests).
+
+    Returns:
+        a :class:`TrainingHistory`. The model is left in eval mode.
+    """
+    images, labels = _images_and_labels(dataset)
+    device = _device_of(model)
+    n = images.shape[0]
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    history = TrainingHistory()
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    total_steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    bar = _progress_bar(total_steps) if progress else None
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)  # shuffled on the CPU: same order on any device
+        loss_sum, correct, seen = 0.0, 0, 0
+        for batch in order.split(batch_size):
+            if step >= total_steps:
+                break
+            x = images[batch].to(device, non_blocking=True)  # (b, 3, H, W)
+            y = labels[batch].to(device, non_blocking=True)  # (b,)
+            logits = model(x)  # (b, K)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(batch)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+            seen += len(batch)
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        if seen == 0:
+            break
+        history.loss.append(loss_sum / seen)
+        history.accuracy.append(correct / seen)
+        if eval_dataset is not None:
+            history.eval_accuracy.append(accuracy(model, eval_dataset))
+        if progress and bar is None:
+            line = f"epoch {epoch + 1}/{epochs}: loss {history.loss[-1]:.3f}, train acc {history.accuracy[-1]:.3f}"
+            if history.eval_accuracy:
+                line += f", eval acc {history.eval_accuracy[-1]:.3f}"
+            print(line, flush=True)
+    if bar is not None:
+        bar.close()
+    history.seconds = time.perf_counter() - start
+    optimizer.zero_grad(set_to_none=True)  # leave no .grad behind on the parameters
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits (N, K) for images (N, 3, H, W), in eval mode, batch by batch.
+
+    The model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    try:
+        logits = [model(chunk.to(device)) for chunk in images.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(logits)
+
+
+def accuracy(model: nn.Module, dataset, batch_size: int = 256) -> float:
+    """Fraction of images classified correctly; ``dataset`` as in :func:`train_model`."""
+    images, labels = _images_and_labels(dataset)
+    predicted = predict(model, images, batch_size).argmax(dim=1)
+    return (predicted.cpu() == labels.cpu()).float().mean().item()
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameter values (e.g. GAPNet's fc has K*C + K)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class _seeded:
+    """Run a block with the global RNG seeded, then put the old RNG state back."""
+
+    def __init__(self, seed: int | None):
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        if self.seed is not None:
+            self.fork = torch.random.fork_rng(devices=[])
+            self.fork.__enter__()
+            torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc) -> None:
+        if self.seed is not None:
+            self.fork.__exit__(*exc)
+
+
+def _images_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        return dataset[0], dataset[1]
+    if hasattr(dataset, "images") and hasattr(dataset, "labels"):
+        return dataset.images, dataset.labels
+    raise TypeError(
+        "dataset must have .images (N, 3, H, W) and .labels (N,) (like SyntheticShapes), "
+        f"or be a tuple (images, labels); got {type(dataset).__name__}"
+    )
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _progress_bar(total: int):
+    """A tqdm bar (notebook-aware via tqdm.auto) when tqdm is installed, else None."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="training", unit="batch")

@@ -1,0 +1,224 @@
+"""Boxes from maps, IoU and MaxBoxAcc on hand-made maps with known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cam_helpers.localization import (
+    all_region_boxes,
+    box_accuracy,
+    box_iou,
+    boxes_from_maps,
+    boxes_from_masks,
+    center_box,
+    center_box_baseline,
+    connected_regions,
+    mass_inside_boxes,
+    max_box_acc,
+    max_box_acc_v2,
+    threshold_sweep,
+)
+
+
+def _reference_regions(mask: torch.Tensor) -> list[set[tuple[int, int]]]:
+    """Plain flood fill with 8-connectivity, the slow obvious way."""
+    h, w = mask.shape
+    seen: set[tuple[int, int]] = set()
+    regions = []
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x] or (y, x) in seen:
+                continue
+            region, stack = set(), [(y, x)]
+            seen.add((y, x))
+            while stack:
+                cy, cx = stack.pop()
+                region.add((cy, cx))
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        ny, nx = cy + dy, cx + dx
+                        if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and (ny, nx) not in seen:
+                            seen.add((ny, nx))
+                            stack.append((ny, nx))
+            regions.append(region)
+    return regions
+
+
+# ---------------------------------------------------------------- masks and regions
+
+
+def test_boxes_from_masks_is_the_tight_box_end_exclusive():
+    masks = torch.zeros(2, 32, 32, dtype=torch.bool)
+    masks[0, 5:15, 30:32] = True  # touches the right edge
+    masks[0, 7, 3] = True
+    boxes = boxes_from_masks(masks)
+    assert boxes[0].tolist() == [3, 5, 32, 15]
+    assert boxes[1].tolist() == [0, 0, 0, 0]  # empty mask: "nothing found"
+
+
+@pytest.mark.parametrize("density", [0.3, 0.45, 0.6])
+def test_connected_regions_match_a_flood_fill(density):
+    g = torch.Generator().manual_seed(int(density * 100))
+    masks = torch.rand(6, 17, 23, generator=g) < density
+    labels = connected_regions(masks)
+    for mask, label in zip(masks, labels):
+        assert bool(((label > 0) == mask).all())
+        found = {}
+        for y, x in zip(*torch.nonzero(mask, as_tuple=True)):
+            found.setdefault(int(label[y, x]), set()).add((int(y), int(x)))
+        expected = sorted(sorted(r) for r in _reference_regions(mask))
+        assert sorted(sorted(r) for r in found.values()) == expected
+
+
+def test_connected_regions_follow_a_long_snake():
+    # A one-pixel-wide zigzag: the worst case for plain label spreading.
+    mask = torch.zeros(1, 21, 21, dtype=torch.bool)
+    mask[0, ::2, :] = True
+    for row in range(1, 21, 2):
+        mask[0, row, 20 if row % 4 == 1 else 0] = True
+    labels = connected_regions(mask)
+    assert labels[mask].unique().numel() == 1
+
+
+def test_diagonal_neighbours_are_connected():
+    mask = torch.zeros(1, 5, 5, dtype=torch.bool)
+    mask[0, 1, 1] = mask[0, 2, 2] = True
+    labels = connected_regions(mask)
+    assert labels[0, 1, 1] == labels[0, 2, 2] > 0
+
+
+# ---------------------------------------------------------------- boxes from maps
+
+
+def test_rectangle_of_ones_gives_exactly_its_box():
+    maps = torch.zeros(1, 64, 64)
+    maps[0, 5:15, 30:50] = 1.0  # 10 rows, 20 columns
+    assert boxes_from_maps(maps).tolist() == [[30, 5, 50, 15]]
+
+
+def test_largest_region_is_chosen_and_all_regions_finds_both():
+    maps = torch.zeros(2, 40, 40)
+    maps[:, 2:6, 2:6] = 1.0  # small but hotter blob
+    maps[:, 20:35, 10:30] = 0.6  # large, cooler blob
+    boxes = boxes_from_maps(maps, threshold=0.2)
+    assert boxes.tolist() == [[10, 20, 30, 35]] * 2
+    # Threshold above the large blob's value: only the small one is left.
+    assert boxes_from_maps(maps, threshold=0.8)[0].tolist() == [2, 2, 6, 6]
+    # Without the largest-region rule, the box spans both blobs.
+    assert boxes_from_maps(maps, largest_region=False)[0].tolist() == [2, 2, 30, 35]
+    regions = all_region_boxes(maps, threshold=0.2)
+    assert len(regions) == 2
+    assert regions[0].tolist() == [[10, 20, 30, 35], [2, 2, 6, 6]]  # largest first
+
+
+def test_low_resolution_maps_are_upsampled_to_the_image():
+    maps = torch.zeros(1, 8, 8)
+    maps[0, 2:4, 2:6] = 1.0  # rows 2-3, columns 2-5 of the 8x8 grid
+    # Bilinear upsampling x8 crosses 0.5 exactly at the cell borders.
+    assert boxes_from_maps(maps, threshold=0.5, image_size=64).tolist() == [[16, 16, 48, 32]]
+    assert boxes_from_maps(maps, threshold=0.5, image_size=(64, 128)).tolist() == [[32, 16, 96, 32]]
+
+
+def test_constant_map_gives_no_nan_and_the_whole_image_at_zero_threshold():
+    maps = torch.full((1, 16, 16), 3.0)
+    assert boxes_from_maps(maps, threshold=0.0).tolist() == [[0, 0, 16, 16]]
+    assert boxes_from_maps(maps, threshold=0.2).tolist() == [[0, 0, 0, 0]]
+
+
+def test_leading_dimensions_are_kept():
+    maps = torch.rand(2, 3, 8, 8)
+    assert boxes_from_maps(maps, image_size=32).shape == (2, 3, 4)
+
+
+# ---------------------------------------------------------------- IoU and accuracy
+
+
+def test_box_iou_known_values():
+    a = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 0, 0]])
+    b = torch.tensor([[0, 0, 10, 10], [20, 20, 30, 30], [10, 0, 20, 10], [5, 0, 15, 10], [0, 0, 5, 5], [0, 0, 0, 0]])
+    iou = box_iou(a, b)
+    assert iou.tolist() == pytest.approx([1.0, 0.0, 0.0, 1 / 3, 0.25, 0.0])
+    assert box_iou(b, a).tolist() == pytest.approx(iou.tolist())  # symmetric
+
+
+def test_box_accuracy_counts_maps_above_the_iou_level():
+    maps = torch.zeros(4, 32, 32)
+    gt = torch.tensor([[4, 4, 14, 14]]).repeat(4, 1)
+    maps[0, 4:14, 4:14] = 1  # exact: IoU 1
+    maps[1, 4:14, 9:19] = 1  # shifted by half: IoU 1/3
+    maps[2, 4:14, 6:16] = 1  # shifted by 2: IoU 80/120 = 2/3
+    maps[3, 20:30, 20:30] = 1  # elsewhere: IoU 0
+    assert box_accuracy(maps, gt, iou_threshold=0.5) == pytest.approx(0.5)
+    assert box_accuracy(maps, gt, iou_threshold=0.3) == pytest.approx(0.75)
+
+
+def _maps_with_known_max_box_acc() -> tuple[torch.Tensor, torch.Tensor]:
+    """Three maps that are exact above a threshold of 0.25, one that is wrong everywhere.
+
+    Good maps: 1 on the true 10x10 box, 0.25 on a 30x30 halo (IoU 1/9), 0 elsewhere.
+    """
+    maps = torch.zeros(4, 48, 48)
+    gt = torch.tensor([[10, 10, 20, 20], [20, 15, 30, 25], [12, 30, 22, 40], [30, 30, 40, 40]])
+    for i in range(3):
+        x0, y0, x1, y1 = gt[i].tolist()
+        maps[i, max(y0 - 10, 0) : y1 + 10, max(x0 - 10, 0) : x1 + 10] = 0.25
+        maps[i, y0:y1, x0:x1] = 1.0
+    maps[3, 0:10, 0:10] = 1.0  # far from its box
+    return maps, gt
+
+
+def test_max_box_acc_on_a_constructed_case():
+    maps, gt = _maps_with_known_max_box_acc()
+    sweep = threshold_sweep(maps, gt, thresholds=torch.linspace(0, 1, 11))
+    assert sweep.accuracy.shape == (3, 11)
+    assert sweep.max_box_acc == pytest.approx(0.75)
+    assert sweep.best_threshold == pytest.approx(0.3)  # the first threshold above the halo
+    assert sweep.accuracy_at(0.5)[:3].tolist() == [0.0, 0.0, 0.0]  # whole image, then halo
+    assert sweep.max_box_acc_v2 == pytest.approx(0.75)
+    assert max_box_acc(maps, gt) == pytest.approx(0.75)
+    assert max_box_acc_v2(maps, gt) == pytest.approx(0.75)
+
+
+def test_max_box_acc_v2_scores_the_best_matching_region():
+    maps = torch.zeros(1, 48, 48)
+    maps[0, 0:20, 0:20] = 1.0  # a large wrong region
+    maps[0, 30:38, 30:38] = 1.0  # the object, smaller
+    gt = torch.tensor([[30, 30, 38, 38]])
+    assert max_box_acc(maps, gt) == 0.0  # CAM's largest region misses
+    assert max_box_acc_v2(maps, gt, multi_contour=False) == 0.0
+    assert max_box_acc_v2(maps, gt) == pytest.approx(1.0)
+
+
+def test_center_box_and_its_baseline():
+    assert center_box(64, 0.5).tolist() == [16, 16, 48, 48]
+    assert center_box((40, 80), 1.0).tolist() == [0, 0, 80, 40]
+    centred = torch.tensor([[16, 16, 48, 48]]).repeat(5, 1)
+    baseline = center_box_baseline(centred, 64)
+    assert baseline.max_box_acc == pytest.approx(1.0)
+    assert baseline.best_fraction == pytest.approx(0.5, abs=0.05)
+    corners = torch.tensor([[0, 0, 8, 8], [56, 56, 64, 64]])
+    assert center_box_baseline(corners, 64).max_box_acc == 0.0
+
+
+def test_mass_inside_boxes():
+    maps = torch.zeros(3, 16, 16)
+    maps[0, 2:6, 2:6] = 1.0  # all inside
+    maps[1, 2:6, 2:10] = 1.0  # half inside
+    maps[2] = -1.0  # no positive mass at all
+    box = torch.tensor([2, 2, 6, 6])
+    assert mass_inside_boxes(maps, box).tolist() == pytest.approx([1.0, 0.5, 0.0])
+    low_res = torch.zeros(1, 4, 4)
+    low_res[0, 0, 0] = 1.0
+    share = mass_inside_boxes(low_res, torch.tensor([0, 0, 4, 4]), image_size=16, mode="nearest")
+    assert share.item() == pytest.approx(1.0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_same_boxes():
+    maps, gt = _maps_with_known_max_box_acc()
+    on_gpu = boxes_from_maps(maps.cuda(), threshold=0.3)
+    assert on_gpu.device.type == "cuda"
+    assert on_gpu.cpu().tolist() == boxes_from_maps(maps, threshold=0.3).tolist()
+    assert max_box_acc(maps.cuda(), gt.cuda()) == pytest.approx(0.75)
