@@ -7,6 +7,7 @@
 
 from .cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps
 from .explain import Explanation, explain, forward_with_features
+from .gradcam import GradCAMResult, forward_for_gradcam, grad_cam, grad_cam_from_activations
 from .hooks import capture, count_hooks
 from .models import (
     CAMNotApplicableError,
@@ -22,6 +23,7 @@ __all__ = [
     "CAMNotApplicableError",
     "Classifier",
     "Explanation",
+    "GradCAMResult",
     "WeightsUnavailableError",
     "all_class_maps",
     "capture",
@@ -29,7 +31,10 @@ __all__ = [
     "count_hooks",
     "explain",
     "find_cam_layers",
+    "forward_for_gradcam",
     "forward_with_features",
+    "grad_cam",
+    "grad_cam_from_activations",
     "load_classifier",
     "normalize_maps",
     "upsample_maps",

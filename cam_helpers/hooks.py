@@ -121,7 +121,14 @@ def capture(
                     f"layer {name!r} returns {type(output).__name__}, not a tensor; "
                     "choose a layer whose output is a feature map (B, C, h, w)"
                 )
-            captured[name] = output if keep_graph else output.detach()
+            if keep_graph:
+                captured[name] = output
+                # The next layers get a copy: an in-place op after this layer (ResNet's
+                # ReLU(inplace=True), DenseNet's F.relu(..., inplace=True)) then changes
+                # the copy, never the captured tensor or its autograd history.
+                return output.clone()
+            captured[name] = output.detach().clone()  # a copy, for the same reason
+            return None
 
         return hook
 

@@ -545,17 +545,21 @@ def find_cam_layers(
         CAMNotApplicableError: with one or two sentences on why, pointing to Grad-CAM.
     """
     label = model_name or type(model).__name__
+    # (name, module, output as it was produced). A copy is stored because a later
+    # in-place op (DenseNet's F.relu(..., inplace=True)) would change the output;
+    # `originals` keeps the produced tensors alive so that identity checks stay valid.
     records: list[tuple[str, nn.Module, torch.Tensor]] = []
+    originals: list[torch.Tensor] = []
+
+    def record(module: nn.Module, _inputs, output, name: str) -> None:
+        if isinstance(output, torch.Tensor):
+            records.append((name, module, output.detach().clone()))
+            originals.append(output)
+
     handles = []
     for name, module in model.named_modules():
         if name:
-            handles.append(
-                module.register_forward_hook(
-                    lambda m, i, o, name=name: records.append((name, m, o))
-                    if isinstance(o, torch.Tensor)
-                    else None
-                )
-            )
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: record(m, i, o, name)))
     was_training = model.training
     model.eval()
     try:
@@ -605,7 +609,8 @@ def find_cam_layers(
     feature_tensor = records[candidates[-1]][2]
     # Among modules returning this very tensor (layer4.1.relu, layer4.1, layer4), take
     # the outermost one: it fires last.
-    same = [i for i, (_, _, o) in enumerate(records[:fc_index]) if o is feature_tensor]
+    produced = originals[candidates[-1]]
+    same = [i for i, o in enumerate(originals[:fc_index]) if o is produced]
     feature_name = records[same[-1]][0]
     b, c, h, w = feature_tensor.shape
     if fc.in_features == c * h * w and c * h * w != c:

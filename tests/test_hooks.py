@@ -21,9 +21,18 @@ def test_capture_records_the_layer_output_and_cleans_up():
     assert count_hooks(model) == 0
     assert model.training  # mode restored
     expected = model[0](x)
-    # The in-place ReLU after the conv modified the conv's output: the hook kept
-    # that same tensor, so it reads relu(conv(x)). Why it matters: see notebook 07.
-    torch.testing.assert_close(captured["0"], expected.relu())
+    # The in-place ReLU right after the conv must not change what was captured.
+    assert (expected < 0).any()
+    torch.testing.assert_close(captured["0"], expected)
+
+
+def test_keep_graph_capture_survives_inplace_ops_downstream():
+    model = tiny()
+    x = torch.randn(2, 3, 8, 8)
+    with capture(model, "0", keep_graph=True) as captured:
+        out = model(x)[:, 1].sum()
+    (grad,) = torch.autograd.grad(out, captured["0"])  # through the in-place ReLU, no error
+    assert (captured["0"] < 0).any() and grad.shape == captured["0"].shape
 
 
 def test_hooks_removed_and_mode_restored_after_an_exception():

@@ -134,9 +134,11 @@ def test_densenet_identity_holds_with_its_functional_relu():
     from cam_helpers.explain import forward_with_features
 
     torch.manual_seed(0)
-    classifier = load_classifier("densenet121", pretrained=False)
-    torch.nn.init.normal_(classifier.model.features.norm5.bias, mean=-0.5)
-    torch.nn.init.normal_(classifier.fc.weight)
+    model = torchvision.models.densenet121(weights=None)
+    torch.nn.init.normal_(model.features.norm5.bias, mean=-0.5)
+    torch.nn.init.normal_(model.classifier.weight)
+    classifier = Classifier.from_model(model)
+    assert classifier.feature_activation is torch.relu  # found by the identity check
     logits, features = forward_with_features(classifier, torch.randn(2, 3, 224, 224))
     assert features.min() >= 0  # after the ReLU
     maps = all_class_maps(features, classifier.fc.weight, classifier.fc.bias)

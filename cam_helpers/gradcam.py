@@ -1,0 +1,420 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017) for any layer of any CNN classifier.
+
+CAM needs global average pooling -> one Linear layer, because it takes the
+class weights w_k^c from that Linear layer. Grad-CAM takes them from gradients
+instead, so it works at any layer and for any head:
+
+    alpha_k^c = mean_(x, y) d y^c / d A_k(x, y)        (one weight per channel k)
+    L_c(x, y) = ReLU( sum_k alpha_k^c A_k(x, y) )
+
+with A (B, C, h, w) the output of the chosen layer and y^c the logit
+(pre-softmax score) of class c.
+
+At the last conv layer of a GAP -> FC network, d y^c / d A_k(x, y) = w_k^c / (h w)
+at every position, so Grad-CAM there is exactly ReLU(CAM) / (h w).
+
+How this module computes it:
+
+* ONE forward pass. Everything before the chosen layer runs without recording
+  a graph; a forward hook turns the layer's output into the start of the graph.
+  So the backward pass stops at the layer: no gradient for the input or any
+  parameter (no ``.grad`` is ever written), and frozen parameters or a
+  surrounding ``torch.no_grad()`` do not matter.
+* ONE batched backward pass for all n classes: ``torch.autograd.grad`` with n
+  one-hot ``grad_outputs`` and ``is_grads_batched=True`` (vmap over the n vectors).
+
+    result = grad_cam(classifier, batch, "layer3", classes=["tabby", "espresso"])
+    result.maps           # (B, n, 14, 14) raw Grad-CAM at the layer's resolution
+    result.upsampled()    # (B, n, 224, 224) in [0, 1], ready to overlay
+
+For an explorer that switches classes and layers, :func:`forward_for_gradcam`
+runs the model once and keeps the graph; :func:`grad_cam_from_activations`
+then redoes only the cheap backward part, as often as needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .cam import as_class_index_tensor, normalize_maps, upsample_maps
+from .hooks import Captured, resolve_layer
+from .models import Classifier
+
+__all__ = [
+    "GradCAMResult",
+    "grad_cam",
+    "forward_for_gradcam",
+    "grad_cam_from_activations",
+    "grad_cam_weights",
+    "score_gradients",
+    "maps_from_weights",
+    "capture_for_gradients",
+]
+
+LayerSpec = str | nn.Module
+ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
+
+
+@dataclass
+class GradCAMResult:
+    """What :func:`grad_cam` returns. B images, n classes each, K classes, C channels.
+
+    Attributes:
+        maps: (B, n, h, w) Grad-CAM at the layer's own resolution (ReLU'd unless relu=False).
+        classes: (B, n) the explained class indices.
+        logits: (B, K) the model's output for the batch.
+        activations: (B, C, h, w) the layer's output A (detached).
+        weights: (B, n, C) the channel weights alpha_k^c (spatially averaged gradients).
+        layer: the dotted name of the layer, e.g. "layer4".
+        input_size: (H, W) of the images, the default size for :meth:`upsampled`.
+        class_names: B lists of n names when a Classifier was given, else None.
+    """
+
+    maps: torch.Tensor
+    classes: torch.Tensor
+    logits: torch.Tensor
+    activations: torch.Tensor
+    weights: torch.Tensor
+    layer: str
+    input_size: tuple[int, int]
+    class_names: list[list[str]] | None = None
+
+    def upsampled(
+        self, size: int | tuple[int, int] | None = None, *, mode: str = "bilinear", normalize: bool = True
+    ) -> torch.Tensor:
+        """The maps resized to the image, (B, n, H, W); min-max normalised to [0, 1] per map.
+
+        ``size`` defaults to the input size; ``mode`` is "bilinear" or "nearest"
+        (see :func:`cam_helpers.cam.upsample_maps`).
+        """
+        big = upsample_maps(self.maps, size or self.input_size, mode=mode)  # (B, n, H, W)
+        return normalize_maps(big) if normalize else big
+
+    def __repr__(self) -> str:
+        b, n, h, w = self.maps.shape
+        return (
+            f"GradCAMResult({b} image(s), {n} class(es) each, layer {self.layer!r}: "
+            f"maps {tuple(self.maps.shape)}, activations {tuple(self.activations.shape)})"
+        )
+
+
+# --------------------------------------------------------------------------- #
+# One forward pass that keeps the graph from the chosen layers on
+# --------------------------------------------------------------------------- #
+
+
+@contextmanager
+def capture_for_gradients(
+    model: nn.Module, layers: LayerSpec | Iterable[LayerSpec], *, eval_mode: bool = True
+) -> Iterator[Captured]:
+    """Like :func:`cam_helpers.hooks.capture` with ``keep_graph=True``, but the graph
+    starts at the chosen layers, so gradients can be taken with respect to them
+    and the backward pass never goes further down.
+
+    Inside the block the model runs without recording a graph until the first
+    chosen layer fires. Its forward hook then
+
+    1. makes the layer's output A a fresh tensor that requires grad
+       (``A.detach().requires_grad_()``): this works with frozen parameters and
+       under ``torch.no_grad()``, and nothing below the layer gets a gradient;
+    2. switches gradient recording on for the rest of the forward pass;
+    3. hands the rest of the network a copy of A. An in-place operation after
+       the layer (ResNet's ``ReLU(inplace=True)``, ``out += identity``) then
+       changes the copy, never the captured A.
+
+    Every hook is removed on exit, also after an exception; the train/eval mode
+    and the gradient mode are restored.
+
+    Yields:
+        a :class:`~cam_helpers.hooks.Captured` dict: layer name -> A (B, C, h, w),
+        attached to the graph.
+    """
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    named = [resolve_layer(model, layer) for layer in layers]
+    captured = Captured()
+    handles = []
+    was_training = model.training
+
+    def make_hook(name: str):
+        def hook(_module: nn.Module, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(
+                    f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                    "choose a layer whose output is a feature map (B, C, h, w)"
+                )
+            if not output.requires_grad:
+                # The graph starts here. (A later chosen layer usually already
+                # requires grad, because it depends on an earlier one.)
+                torch.set_grad_enabled(True)  # undone when the `with` block ends
+                output = output.detach().requires_grad_()  # (B, C, h, w)
+            captured[name] = output
+            return output.clone()  # what the next layers see (and may change in place)
+
+        return hook
+
+    try:
+        for name, module in named:
+            handles.append(module.register_forward_hook(make_hook(name)))
+        if eval_mode:
+            model.eval()
+        # inference_mode(False): also works when the caller is inside torch.inference_mode().
+        # no_grad(): nothing before the first chosen layer is recorded; on exit it
+        # restores the caller's gradient mode, also after the hook switched it on.
+        with torch.inference_mode(False), torch.no_grad():
+            yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+
+
+def forward_for_gradcam(
+    model: nn.Module | Classifier, images: torch.Tensor, layers: LayerSpec | Sequence[LayerSpec]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run the model ONCE and keep what Grad-CAM needs for any class at these layers.
+
+    Args:
+        model: an ``nn.Module`` classifier (or a :class:`Classifier`).
+        images: (B, 3, H, W) a preprocessed batch.
+        layers: one layer name / module or several, e.g. ["layer2", "layer3", "layer4"].
+
+    Returns:
+        logits (B, K) and {layer name: activation (B, C, h, w)}, both attached to
+        the graph. Pass ``logits[:, classes]`` and an activation to
+        :func:`grad_cam_from_activations`, as often as you like.
+    """
+    model = model.model if isinstance(model, Classifier) else model
+    _check_images(images)
+    with capture_for_gradients(model, layers) as captured:
+        logits = model(images)  # (B, K)
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise TypeError(
+            f"the model must return logits (B, K); got "
+            f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}"
+        )
+    missing = [name for name, _ in (resolve_layer(model, layer) for layer in _as_list(layers)) if name not in captured]
+    if missing:
+        raise ValueError(f"the forward pass did not run the layer(s) {missing}; choose layers the model uses")
+    if not logits.requires_grad:
+        raise ValueError(
+            "the logits do not depend on the chosen layers, so there is no gradient to take; "
+            "did the forward pass use them?"
+        )
+    return logits, dict(captured)
+
+
+# --------------------------------------------------------------------------- #
+# The cheap part: gradients -> weights -> maps
+# --------------------------------------------------------------------------- #
+
+
+def score_gradients(activations: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """d scores[b, i] / d activations[b], for all n scores in ONE batched backward pass.
+
+    Args:
+        activations: (B, C, h, w) from :func:`forward_for_gradcam` (attached to the graph).
+        scores: (B, n) e.g. ``logits.gather(1, classes)``: the logit of each chosen class.
+
+    Returns:
+        (B, n, C, h, w). Each image gets the gradient of its own scores (a model
+        in eval mode treats the images of a batch independently).
+
+    The graph is kept, so this can be called again for other classes or layers.
+    """
+    if activations.dim() != 4:
+        raise ValueError(
+            f"Grad-CAM needs feature maps (B, C, h, w); this layer gives {tuple(activations.shape)}. "
+            "Choose a convolutional layer or block, e.g. 'layer3'."
+        )
+    if not activations.requires_grad:
+        raise ValueError(
+            "these activations carry no graph, so no gradient can be taken; capture them with "
+            "forward_for_gradcam(model, images, layers) (not with detached features)"
+        )
+    if scores.dim() != 2 or scores.shape[0] != activations.shape[0]:
+        raise ValueError(
+            f"scores must be (B, n) with B = {activations.shape[0]} images; got {tuple(scores.shape)}"
+        )
+    if not scores.requires_grad:
+        raise ValueError(
+            "the scores carry no graph: take them from the logits of forward_for_gradcam, "
+            "outside torch.no_grad() (or inside `with torch.enable_grad():`)"
+        )
+    batch, n = scores.shape
+    with torch.inference_mode(False):
+        # Row i of grad_outputs selects score i of every image: n one-hot vectors (n, B, n).
+        one_hot = torch.eye(n, dtype=scores.dtype, device=scores.device)[:, None, :].expand(n, batch, n)
+        if n == 1:  # a single class needs no vmap
+            (grad,) = torch.autograd.grad(scores, activations, grad_outputs=one_hot[0], retain_graph=True, allow_unused=True)
+            if grad is None:
+                raise ValueError("the scores do not depend on these activations: is the layer used before the head?")
+            return grad.unsqueeze(1)  # (B, 1, C, h, w)
+        try:
+            (grads,) = torch.autograd.grad(
+                scores, activations, grad_outputs=one_hot, retain_graph=True, allow_unused=True,
+                is_grads_batched=True,  # vmap over the n one-hot vectors: one backward pass
+            )  # (n, B, C, h, w)
+        except RuntimeError:
+            # Fallback: an operation between the layer and the logits without a vmap
+            # batching rule. Same numbers, one backward pass per class.
+            parts = [
+                torch.autograd.grad(scores, activations, grad_outputs=one_hot[i], retain_graph=True, allow_unused=True)[0]
+                for i in range(n)
+            ]
+            grads = None if parts[0] is None else torch.stack(parts)  # (n, B, C, h, w)
+    if grads is None:
+        raise ValueError("the scores do not depend on these activations: is the layer used before the head?")
+    return grads.transpose(0, 1)  # (B, n, C, h, w)
+
+
+def grad_cam_weights(activations: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """alpha_k^c = mean_(x, y) d y^c / d A_k(x, y): (B, C, h, w), (B, n) -> (B, n, C)."""
+    return score_gradients(activations, scores).mean(dim=(-2, -1))  # (B, n, C)
+
+
+def maps_from_weights(activations: torch.Tensor, weights: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
+    """L_c(x, y) = ReLU(sum_k alpha_k^c A_k(x, y)): (B, C, h, w), (B, n, C) -> (B, n, h, w)."""
+    maps = torch.einsum("bnc,bchw->bnhw", weights, activations.detach())  # (B, n, h, w)
+    return maps.clamp_min(0) if relu else maps
+
+
+def grad_cam_from_activations(
+    activations: torch.Tensor, scores: torch.Tensor, *, relu: bool = True
+) -> torch.Tensor:
+    """Grad-CAM maps from a kept forward pass, without running the model again.
+
+    Args:
+        activations: (B, C, h, w) from :func:`forward_for_gradcam`.
+        scores: (B, n) the logits of the classes to explain, e.g. ``logits[:, [281, 967]]``.
+        relu: keep only positive evidence (the paper's choice).
+
+    Returns:
+        maps: (B, n, h, w), detached.
+    """
+    weights = grad_cam_weights(activations, scores)  # (B, n, C)
+    return maps_from_weights(activations, weights, relu=relu).detach()
+
+
+# --------------------------------------------------------------------------- #
+# One call a learner can use
+# --------------------------------------------------------------------------- #
+
+
+def grad_cam(
+    model: Classifier | nn.Module,
+    images: torch.Tensor,
+    layer: LayerSpec | None = None,
+    classes: ClassSpec = None,
+    *,
+    top_k: int = 1,
+    relu: bool = True,
+) -> GradCAMResult:
+    """Grad-CAM maps for a batch, at any layer, for chosen classes or the top-k.
+
+    Args:
+        model: a :class:`Classifier` (class names allowed) or any ``nn.Module``
+            that returns logits (B, K).
+        images: (B, 3, H, W) a preprocessed batch.
+        layer: a layer name ("layer3", "_blocks.10") or module. None: the
+            Classifier's CAM layer (or its last stage when CAM does not apply).
+        classes: None (the ``top_k`` predicted classes of each image), a class
+            index or name, a list of them (the same for every image), one list
+            per image, or a (B, n) tensor.
+        top_k: how many predicted classes to explain when ``classes`` is None.
+        relu: keep only positive evidence.
+
+    Returns:
+        a :class:`GradCAMResult`; ``.maps`` is (B, n, h, w) at the layer's resolution.
+
+    One forward pass and one batched backward pass, whatever n is. The model is
+    left as it was: no hooks, same train/eval mode, no ``.grad`` on any parameter.
+    """
+    classifier = model if isinstance(model, Classifier) else None
+    network = classifier.model if classifier is not None else model
+    _check_images(images)
+    batch = images.shape[0]
+    if layer is None:
+        layer = _default_layer(classifier)
+    name, _ = resolve_layer(network, layer)
+    index = _resolve_classes(classifier, classes, batch)  # (B, n) or None; names checked before the model runs
+
+    logits, activations = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
+    features = activations[name]  # (B, C, h, w)
+    num_classes = logits.shape[1]
+    # Ordinary tensors with gradient recording, also inside the caller's no_grad() or inference_mode().
+    with torch.inference_mode(False), torch.enable_grad():
+        if index is None:
+            if not 1 <= top_k <= num_classes:
+                raise ValueError(f"top_k must lie in 1..{num_classes}; got {top_k}")
+            index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
+        index = as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
+        scores = logits.gather(1, index)  # (B, n): y^c for each image and class
+        weights = grad_cam_weights(features, scores)  # (B, n, C)
+        maps = maps_from_weights(features, weights, relu=relu)  # (B, n, h, w)
+    names = None
+    if classifier is not None:
+        names = [[classifier.class_names[i] for i in row] for row in index.tolist()]
+    return GradCAMResult(
+        maps=maps.detach(),
+        classes=index,
+        logits=logits.detach(),
+        activations=features.detach(),
+        weights=weights.detach(),
+        layer=name,
+        input_size=(int(images.shape[-2]), int(images.shape[-1])),
+        class_names=names,
+    )
+
+
+def _default_layer(classifier: Classifier | None) -> str:
+    if classifier is None:
+        raise ValueError(
+            "name the layer for Grad-CAM, e.g. grad_cam(model, images, 'layer4'); "
+            "list the names with [name for name, _ in model.named_modules()]"
+        )
+    if classifier.feature_layer is not None:
+        return classifier.feature_layer
+    if classifier.stages:
+        return list(classifier.stages.values())[-1]
+    raise ValueError(f"{classifier.name} has no known feature layer; name the layer for Grad-CAM")
+
+
+def _resolve_classes(classifier: Classifier | None, classes: ClassSpec, batch: int) -> torch.Tensor | None:
+    if classes is None:
+        return None
+    if classifier is not None:
+        from .explain import resolve_classes  # local import: explain imports the image tools
+
+        return resolve_classes(classifier, classes, batch)
+    if _has_strings(classes):
+        raise ValueError(
+            "class names need a Classifier (it knows the names); with a plain nn.Module give class indices"
+        )
+    return torch.as_tensor(classes, dtype=torch.long) if not isinstance(classes, torch.Tensor) else classes.long()
+
+
+def _has_strings(classes) -> bool:
+    if isinstance(classes, str):
+        return True
+    if isinstance(classes, (list, tuple)):
+        return any(_has_strings(c) for c in classes)
+    return False
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(
+            f"images must be a preprocessed batch (B, 3, H, W); got {shape}. "
+            "A single image (3, H, W) becomes a batch with .unsqueeze(0)."
+        )
+
+
+def _as_list(layers: LayerSpec | Sequence[LayerSpec]) -> list[LayerSpec]:
+    return [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
