@@ -32,19 +32,18 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import random
-import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from timing import median_ms  # noqa: E402
 from cam_helpers.cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps  # noqa: E402
 from cam_helpers.explain import forward_with_features  # noqa: E402
 from cam_helpers.gradcam import grad_cam  # noqa: E402
@@ -62,22 +61,6 @@ TOP_KS = (1, 5)
 # --------------------------------------------------------------------------- #
 
 
-def median_ms(actions: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, float]:
-    """Median wall time in ms of each action; the actions take turns (shuffled) within each repeat."""
-    for _ in range(warmup):
-        for action in actions.values():
-            action()
-    times: dict[str, list[float]] = {name: [] for name in actions}
-    order = list(actions)
-    shuffle = random.Random(0).shuffle
-    for _ in range(repeats):
-        shuffle(order)  # a new order each round: no method always runs first or after a heavy one
-        for name in order:
-            action = actions[name]
-            start = time.perf_counter()
-            action()
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def common_form(maps: torch.Tensor, size: int | None = None) -> torch.Tensor:

@@ -7,7 +7,6 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_helpers.cam import class_activation_maps, normalize_maps, upsample_maps
 from cam_helpers.explain import explain
 from cam_helpers.hooks import count_hooks
 from cam_helpers.images import sample_path
