@@ -379,7 +379,8 @@ def load_classifier(
             head, for the comparison), or any torchvision classifier name.
         pretrained: load ImageNet weights (False: random weights, enough for shapes).
         fallback: when the weights cannot be had, use the offline model instead
-            of raising; ``classifier.note`` says which model and why.
+            of raising; ``classifier.note`` says which model and why. (For the
+            flatten twin: the same architecture with a random trunk.)
         device: "cpu", "cuda" or a torch.device; default: stay on the CPU.
         verbose: print ``classifier.summary()``.
 
@@ -392,6 +393,19 @@ def load_classifier(
     try:
         classifier = _build(key, pretrained)
     except WeightsUnavailableError as error:
+        if fallback and key.endswith("_flatten"):
+            # The flatten twin exists for its shapes, which random weights share;
+            # another architecture would defeat its purpose.
+            classifier = _build(key, pretrained=False)
+            classifier.note = (
+                f"the ImageNet trunk for {name} is not available ({_first_sentence(error)}), so "
+                "the trunk has random weights. Shapes and parameter counts are the same."
+            )
+            if device is not None:
+                classifier.to(device)
+            if verbose:
+                print(classifier.summary())
+            return classifier
         if not fallback:
             raise WeightsUnavailableError(
                 f"The ImageNet weights for {name} are not available: {error} "

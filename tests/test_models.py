@@ -188,3 +188,9 @@ def test_own_model_wrapping():
         Classifier.from_model(flat, input_size=32)
     grad_only = Classifier.from_model(flat, input_size=32, require_cam=False)
     assert grad_only.feature_layer is None and "flattens" in grad_only.cam_unavailable_reason
+
+
+def test_flatten_twin_falls_back_to_a_random_trunk_not_another_model(torch_cache):
+    classifier = load_classifier("resnet18_flatten", fallback=True)
+    assert classifier.name == "resnet18_flatten" and not classifier.pretrained
+    assert "random weights" in classifier.note and tuple(classifier.fc.weight.shape) == (1000, 25088)
