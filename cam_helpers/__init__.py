@@ -6,7 +6,7 @@
 """
 
 from .cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps
-from .explain import Explanation, explain, forward_with_features
+from .explain import Explanation, class_maps, explain, forward_with_features
 from .gradcam import GradCAMResult, forward_for_gradcam, grad_cam, grad_cam_from_activations
 from .hooks import capture, count_hooks
 from .models import (
@@ -28,6 +28,7 @@ __all__ = [
     "all_class_maps",
     "capture",
     "class_activation_maps",
+    "class_maps",
     "count_hooks",
     "explain",
     "find_cam_layers",

@@ -28,6 +28,7 @@ __all__ = [
     "as_class_index_tensor",
     "normalize_maps",
     "upsample_maps",
+    "upsample_and_normalize",
     "logits_from_maps",
 ]
 
@@ -153,6 +154,13 @@ def upsample_maps(
     if mode in ("bilinear", "bicubic"):
         return F.interpolate(maps, size=size, mode=mode, align_corners=False)
     raise ValueError(f"mode must be 'bilinear', 'bicubic' or 'nearest'; got {mode!r}")
+
+
+def upsample_and_normalize(
+    maps: torch.Tensor, size: int | tuple[int, int], mode: str = "bilinear"
+) -> torch.Tensor:
+    """Maps ready to overlay: (B, n, h, w) -> (B, n, H, W), each min-max normalised to [0, 1]."""
+    return normalize_maps(upsample_maps(maps, size, mode=mode))
 
 
 def logits_from_maps(maps: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .cam import class_activation_maps, normalize_maps, upsample_maps
+from torch import nn
+
+from .cam import class_activation_maps, upsample_and_normalize
 from .hooks import capture
 from .models import Classifier
 
-__all__ = ["Explanation", "explain", "forward_with_features", "prepare_batch", "resolve_classes"]
+__all__ = ["Explanation", "explain", "class_maps", "forward_with_features", "prepare_batch", "resolve_classes"]
 
 ClassSpec = int | str | Sequence[int | str] | torch.Tensor | None
 
@@ -156,7 +158,7 @@ def explain(
     fc = classifier.fc
     bias = fc.bias.detach() if with_bias and fc.bias is not None else None
     raw_maps = class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)
-    maps = normalize_maps(upsample_maps(raw_maps, tuple(batch.shape[-2:]), mode=upsample))  # (B, n, H, W)
+    maps = upsample_and_normalize(raw_maps, tuple(batch.shape[-2:]), mode=upsample)  # (B, n, H, W)
     result = Explanation(
         inputs=batch,
         display_images=classifier.to_display(batch),
@@ -171,3 +173,32 @@ def explain(
         all_class_names=classifier.class_names,
     )
     return result
+
+
+def class_maps(
+    model: Classifier | nn.Module,
+    images: torch.Tensor,
+    classes: ClassSpec,
+    *,
+    relu: bool = False,
+    with_bias: bool = False,
+) -> torch.Tensor:
+    """Raw CAMs for a preprocessed batch, from a Classifier or any GAP -> FC ``nn.Module``.
+
+    Args:
+        model: a :class:`Classifier`, or a plain module (your own trained network):
+            its CAM layers are found with :func:`cam_helpers.models.find_cam_layers`.
+        images: (B, 3, H, W) preprocessed.
+        classes: as in :func:`explain`; a (B,) tensor gives each image its own class.
+    Returns:
+        (B, n, h, w) maps at feature resolution.
+    """
+    if not isinstance(model, Classifier):
+        model = Classifier.from_model(model, input_size=int(images.shape[-1]))
+    if isinstance(classes, torch.Tensor) and classes.dim() == 1 and classes.numel() == images.shape[0] > 1:
+        classes = classes.view(-1, 1)  # one class per image
+    logits, features = forward_with_features(model, images.to(model.device))
+    index = resolve_classes(model, classes, images.shape[0]).to(features.device)
+    fc = model.fc
+    bias = fc.bias.detach() if with_bias and fc.bias is not None else None
+    return class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)

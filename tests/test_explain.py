@@ -77,3 +77,20 @@ def test_flatten_model_explain_raises_the_explanation():
     flat = load_classifier("resnet18_flatten", pretrained=False)
     with pytest.raises(CAMNotApplicableError, match="Grad-CAM"):
         explain(flat, torch.randn(1, 3, 224, 224))
+
+
+def test_class_maps_for_a_plain_module_and_per_image_classes():
+    from cam_helpers.cam import upsample_and_normalize
+    from cam_helpers.explain import class_maps
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, 4)
+    )
+    images = torch.randn(3, 3, 16, 16)
+    maps = class_maps(net, images, torch.tensor([0, 3, 1]), with_bias=True)  # (3, 1, 16, 16)
+    logits = net(images)
+    expected = logits.gather(1, torch.tensor([[0], [3], [1]]))
+    torch.testing.assert_close(maps.mean(dim=(2, 3)), expected, atol=1e-5, rtol=1e-5)
+    shown = upsample_and_normalize(maps, 32)
+    assert shown.shape == (3, 1, 32, 32) and float(shown.amax()) == 1.0
