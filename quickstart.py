@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         os.execv(str(python), [str(python), "-m", "jupyterlab", FIRST_NOTEBOOK, *as_root, *rest])
     if (ROOT / "tests" / "install_browser.py").exists():
         subprocess.run([str(python), str(ROOT / "tests" / "install_browser.py")], cwd=ROOT)
-    env = dict(os.environ, CAM_HELPERS_OFFLINE="1", MPLBACKEND="Agg")
+    env = dict(os.environ, CAM_HELPERS_OFFLINE="1")
     return subprocess.run([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
 
 
