@@ -17,7 +17,7 @@ import torch
 
 from torch import nn
 
-from .cam import class_activation_maps, upsample_and_normalize
+from .cam import as_class_index_tensor, class_activation_maps, upsample_and_normalize
 from .hooks import capture
 from .models import Classifier
 
@@ -112,16 +112,8 @@ def resolve_classes(classifier: Classifier, classes: ClassSpec, batch: int) -> t
             index = torch.tensor([[classifier.class_index(c) for c in row] for row in items])
         else:
             index = torch.tensor([classifier.class_index(c) for c in items])
-    if index.dim() == 0:
-        index = index.view(1)
-    if index.dim() == 1:
-        index = index.view(1, -1).expand(batch, -1)
-    if index.dim() != 2 or index.shape[0] != batch:
-        raise ValueError(
-            f"classes must name the same classes for every image, or one list per image "
-            f"({batch} lists); got shape {tuple(index.shape)}"
-        )
-    return index
+    # Same shape rules and range check as the CAM maths: (B, n), one list per image or shared.
+    return as_class_index_tensor(index, batch, classifier.num_classes, index.device)
 
 
 def explain(
