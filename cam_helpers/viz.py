@@ -90,13 +90,27 @@ def draw_box(ax, box: Sequence[float], *, color: str = "white", label: str | Non
         ax.text(x0 + 2, y0 + 2, label, color=color, fontsize=9, va="top")
 
 
-def show_overlay(image, cam_map, *, ax=None, title: str | None = None, alpha: float = 0.5, cmap: str = "jet"):
-    """Draw the overlay on ``ax`` (a new figure when None) and return the axis."""
+def show_overlay(
+    image,
+    cam_map,
+    *,
+    ax=None,
+    title: str | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+):
+    """Draw the overlay on ``ax`` (a new figure when None) and return the axis.
+
+    ``vmin``/``vmax`` set the colour scale: keep the defaults for normalised maps, or
+    pass one shared range for raw maps of several classes to compare them honestly.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(overlay(image, cam_map, alpha=alpha, cmap=cmap))
+    ax.imshow(overlay(image, cam_map, alpha=alpha, cmap=cmap, vmin=vmin, vmax=vmax))
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)

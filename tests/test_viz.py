@@ -33,3 +33,13 @@ def test_grid_has_a_row_per_class(lite0):
     figure = explanation_grid(result)
     assert len(figure.axes) == 6
     assert "espresso" in figure.axes[5].get_title()
+
+
+def test_show_overlay_with_a_shared_scale():
+    import matplotlib.pyplot as plt
+
+    from cam_helpers.viz import show_overlay
+
+    ax = show_overlay(torch.zeros(3, 4, 4), torch.full((4, 4), 5.0), alpha=1.0, cmap="gray", vmin=0.0, vmax=10.0)
+    np.testing.assert_allclose(ax.images[0].get_array()[..., 0], 0.5, atol=0.01)  # 5 on a 0..10 scale: mid grey
+    plt.close("all")
