@@ -233,6 +233,16 @@ def main() -> None:
                         "",
                     )
                 )
+                # The same work as torchcam and captum time: maps at the layer's resolution.
+                rows.append(
+                    (
+                        "ours: Grad-CAM (layer resolution)",
+                        layer,
+                        f"top-{k}",
+                        lambda layer=layer, k=k: grad_cam(classifier, images, layer, top_k=k).maps,
+                        "",
+                    )
+                )
 
         # Our maps for the agreement checks, for the same classes the peers get.
         with torch.no_grad():
@@ -289,7 +299,9 @@ def main() -> None:
                 mine = times["1"]
                 what = "our all-class CAM"
             else:
-                mine = by_key[("ours: Grad-CAM (+ upsampled, normalised)", layer, classes)]
+                # Like for like: pytorch-grad-cam upsamples and normalises, torchcam and captum do not.
+                ours = "ours: Grad-CAM (+ upsampled, normalised)" if label.startswith("pytorch-grad-cam") else "ours: Grad-CAM (layer resolution)"
+                mine = by_key[(ours, layer, classes)]
                 what = f"our Grad-CAM {layer} {classes}"
             verdict = "faster" if mine < ms else "SLOWER"
             summary.append(f"batch {batch_size}: {what} {mine:.1f} ms vs {label} {layer} {classes} {ms:.1f} ms: {ms / mine:.1f}x {verdict}")
