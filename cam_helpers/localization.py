@@ -176,8 +176,35 @@ def box_accuracy(
     return (box_iou(boxes, gt_boxes.to(boxes.device)) >= iou_threshold).float().mean().item()
 
 
+class _IoUSweepScores:
+    """Scores shared by a sweep of settings (thresholds or box sizes): needs ``ious (S, B)``
+    and ``iou_thresholds``; S settings tried, B images."""
+
+    ious: torch.Tensor
+    iou_thresholds: tuple[float, ...]
+
+    def accuracy_at(self, iou_threshold: float = 0.5) -> torch.Tensor:
+        """(S,) box accuracy per setting: fraction of images with IoU >= ``iou_threshold``."""
+        return (self.ious >= iou_threshold).float().mean(dim=1)
+
+    @property
+    def accuracy(self) -> torch.Tensor:
+        """(I, S) box accuracy per IoU level and setting."""
+        return torch.stack([self.accuracy_at(delta) for delta in self.iou_thresholds])
+
+    @property
+    def max_box_acc(self) -> float:
+        """Best box accuracy over the settings at IoU >= 0.5 (Choe et al.'s MaxBoxAcc)."""
+        return self.accuracy_at(0.5).max().item()
+
+    @property
+    def max_box_acc_v2(self) -> float:
+        """Mean over the IoU levels of the best setting's accuracy (MaxBoxAccV2)."""
+        return self.accuracy.max(dim=1).values.mean().item()
+
+
 @dataclass
-class ThresholdSweep:
+class ThresholdSweep(_IoUSweepScores):
     """Box IoUs of every map at every threshold, and the accuracies they give.
 
     Attributes:
@@ -190,29 +217,10 @@ class ThresholdSweep:
     ious: torch.Tensor
     iou_thresholds: tuple[float, ...] = DEFAULT_IOU_THRESHOLDS
 
-    def accuracy_at(self, iou_threshold: float = 0.5) -> torch.Tensor:
-        """(T,) box accuracy per threshold: fraction of maps with IoU >= ``iou_threshold``."""
-        return (self.ious >= iou_threshold).float().mean(dim=1)
-
-    @property
-    def accuracy(self) -> torch.Tensor:
-        """(I, T) box accuracy per IoU level and threshold."""
-        return torch.stack([self.accuracy_at(delta) for delta in self.iou_thresholds])
-
-    @property
-    def max_box_acc(self) -> float:
-        """Best box accuracy over thresholds at IoU >= 0.5 (Choe et al.'s MaxBoxAcc)."""
-        return self.accuracy_at(0.5).max().item()
-
     @property
     def best_threshold(self) -> float:
         """The threshold that gives :attr:`max_box_acc`; ties go to the higher mean IoU, then the lower threshold."""
         return self.thresholds[_best_index(self.accuracy_at(0.5), self.ious)].item()
-
-    @property
-    def max_box_acc_v2(self) -> float:
-        """Mean over the IoU levels of the best-threshold accuracy (MaxBoxAccV2)."""
-        return self.accuracy.max(dim=1).values.mean().item()
 
 
 def threshold_sweep(
@@ -303,7 +311,7 @@ def center_box(image_size: int | tuple[int, int], fraction: float) -> torch.Tens
 
 
 @dataclass
-class CenterBoxBaseline:
+class CenterBoxBaseline(_IoUSweepScores):
     """Scores of centred boxes of many sizes, the same box for every image.
 
     Attributes:
@@ -317,25 +325,6 @@ class CenterBoxBaseline:
     ious: torch.Tensor
     iou_thresholds: tuple[float, ...]
     image_size: tuple[int, int]
-
-    def accuracy_at(self, iou_threshold: float = 0.5) -> torch.Tensor:
-        """(F,) accuracy of each box size."""
-        return (self.ious >= iou_threshold).float().mean(dim=1)
-
-    @property
-    def accuracy(self) -> torch.Tensor:
-        """(I, F) accuracy per IoU level and box size."""
-        return torch.stack([self.accuracy_at(delta) for delta in self.iou_thresholds])
-
-    @property
-    def max_box_acc(self) -> float:
-        """Accuracy at IoU >= 0.5 of the best centred box."""
-        return self.accuracy_at(0.5).max().item()
-
-    @property
-    def max_box_acc_v2(self) -> float:
-        """Mean over the IoU levels of the best centred box's accuracy."""
-        return self.accuracy.max(dim=1).values.mean().item()
 
     @property
     def best_fraction(self) -> float:
