@@ -28,6 +28,7 @@ _FONT_PACKAGE = "koreanize_matplotlib"
 
 def _bundled_font_files() -> list[Path]:
     """The .ttf files shipped by koreanize-matplotlib, found without importing (running) the package."""
+    importlib.invalidate_caches()  # on Colab the package may have been pip-installed a moment ago
     spec = importlib.util.find_spec(_FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
@@ -57,6 +58,7 @@ def use_korean_font() -> str:
     for font_file in _bundled_font_files():
         if str(font_file) not in known:
             font_manager.fontManager.addfont(str(font_file))
-    matplotlib.rcParams["font.family"] = KOREAN_FONT_FAMILY
+    # DejaVu Sans (matplotlib's default) second: a symbol NanumGothic lacks falls back to it.
+    matplotlib.rcParams["font.family"] = [KOREAN_FONT_FAMILY, "DejaVu Sans"]
     matplotlib.rcParams["axes.unicode_minus"] = False
     return KOREAN_FONT_FAMILY
