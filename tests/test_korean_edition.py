@@ -120,6 +120,9 @@ def test_magics_keep_their_text():
     assert compare_cells("%matplotlib inline\nx = 1", "%matplotlib inline\n# 한글 주석\nx = 1") is None
     assert compare_cells("%matplotlib inline\nx = 1", "%matplotlib widget\nx = 1") is not None
     assert compare_cells("!pip install tqdm", "!pip install rich") is not None
+    assert compare_cells("%%time\nx = f(1)  # slow\nprint('done')", "%%time\nx = f(1)  # 느림\nprint('완료')") is None
+    assert compare_cells("%%time\nx = f(1)", "%%time\nx = f(2)") is not None
+    assert compare_cells("%%time\nx = f(1)", "%%timeit\nx = f(1)") is not None
 
 
 def test_a_syntax_error_is_reported_not_raised():

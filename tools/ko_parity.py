@@ -97,7 +97,15 @@ class _Normaliser(ast.NodeTransformer):
         self.strings: list[str] = []
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        if _is_ipython_call(node):  # a magic's text is code: keep it verbatim
+        if _is_ipython_call(node):  # a magic's text is code: keep it verbatim ...
+            body = node.args[2] if node.func.attr == "run_cell_magic" and len(node.args) == 3 else None
+            if isinstance(body, ast.Constant) and isinstance(body.value, str):
+                try:  # ... except the Python body of %%time, %%capture and the like: compare it as code
+                    tree, strings = _normalise(body.value)
+                except SyntaxError:
+                    return node
+                self.strings.extend(strings)
+                node.args[2] = ast.Constant(value=ast.unparse(tree))
             return node
         node.keywords = [
             k for k in node.keywords
