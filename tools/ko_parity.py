@@ -343,7 +343,8 @@ def scaffold(english_path: Path | str, korean_path: Path | str | None = None, fo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1].strip())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], epilog="The rules: see the top of tools/ko_parity.py.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--missing", action="store_true", help="list English notebooks without a Korean twin")
     parser.add_argument("--scaffold", metavar="NOTEBOOK", help="start notebooks/ko/NAME from notebooks/NAME")
     parser.add_argument("--force", action="store_true", help="with --scaffold: overwrite an existing Korean notebook")
