@@ -12,6 +12,17 @@ In each notebook it owns two cells, found by their tags:
   * ``colab-setup``  (code): on Colab only, clone the repository and install cam_helpers
 and in README.md the notebook table between the markers
 ``<!-- notebook-table:start -->`` and ``<!-- notebook-table:end -->``.
+
+The Korean edition (notebooks/ko/NN_*.ipynb, same file names) gets the same two cells,
+in Korean, pointing at notebooks/ko/NAME (Binder: ``labpath=notebooks%2Fko%2FNAME``);
+its setup cell lands in ``<clone>/notebooks/ko``, the folder Jupyter and Colab give a
+Korean notebook as its working directory. Korean code cells therefore use the same
+calls as the English ones: sample photos come from ``cam_helpers.images.load_sample``,
+never from a relative path (a path string would have to differ, ``../../images/`` vs
+``../images/``, which ``tools/ko_parity.py`` only accepts as that one extra ``../``).
+README.ko.md gets the Korean table between ``<!-- notebook-table-ko:start -->`` and
+``<!-- notebook-table-ko:end -->`` (a "coming soon" sentence while notebooks/ko is empty).
+``--check`` covers both languages.
 """
 
 from __future__ import annotations
@@ -31,6 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 TABLE_START, TABLE_END = "<!-- notebook-table:start -->", "<!-- notebook-table:end -->"
+NOTEBOOKS_KO = NOTEBOOKS / "ko"
+README_KO = ROOT / "README.ko.md"
+TABLE_KO_START, TABLE_KO_END = "<!-- notebook-table-ko:start -->", "<!-- notebook-table-ko:end -->"
+KO_FOLDER = "ko"  # notebooks/ko: the Korean twins
 BRANCH = "main"
 
 
@@ -51,7 +66,14 @@ def colab_url(url: str, notebook: str) -> str:
 
 
 def binder_url(url: str, notebook: str) -> str:
-    return f"https://mybinder.org/v2/gh/{owner_and_name(url)}/{BRANCH}?labpath=notebooks%2F{notebook}"
+    """``notebook`` is a file name in notebooks/, or ``ko/NAME`` for a Korean twin."""
+    labpath = "notebooks/" + notebook
+    return f"https://mybinder.org/v2/gh/{owner_and_name(url)}/{BRANCH}?labpath={labpath.replace('/', '%2F')}"
+
+
+def korean_name(name: str) -> str:
+    """The URL name (relative to notebooks/) of a Korean notebook: 'ko/00_start_here.ipynb'."""
+    return f"{KO_FOLDER}/{name}"
 
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -64,6 +86,35 @@ def badges_markdown(url: str, notebook: str) -> str:
         f"[![Open In Colab]({COLAB_BADGE})]({colab_url(url, notebook)}) "
         f"[![Binder]({BINDER_BADGE})]({binder_url(url, notebook)})"
     )
+
+
+def badges_markdown_ko(url: str, name: str) -> str:
+    """The Korean badges cell of notebooks/ko/``name``."""
+    notebook = korean_name(name)
+    return (
+        f"[![Colab에서 열기]({COLAB_BADGE})]({colab_url(url, notebook)}) "
+        f"[![Binder에서 열기]({BINDER_BADGE})]({binder_url(url, notebook)})"
+    )
+
+
+def setup_source_ko(url: str) -> str:
+    """The Korean setup cell: the same steps as :func:`setup_source`, landing in notebooks/ko."""
+    return f'''# 준비. Google Colab에서는 cam_helpers를 설치하고 예제 사진을 가져옵니다.
+# 그 밖의 곳(내 컴퓨터, Binder, 테스트)에서는 아무 일도 하지 않습니다.
+import sys
+
+REPOSITORY = "{url}"
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    folder = "/content/cam-notebooks"
+    if not os.path.isdir(folder):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPOSITORY, folder], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", folder], check=True)
+    sys.path.insert(0, folder)  # 편집 가능 설치(-e)는 새 커널에서만 보이므로 직접 경로에 추가합니다
+    os.chdir(folder + "/notebooks/{KO_FOLDER}")
+    print("준비 완료. 더 빠르게 하려면: 런타임 > 런타임 유형 변경 > GPU (helper 코드는 그대로 GPU를 씁니다).")'''
 
 
 def setup_source(url: str) -> str:
@@ -92,14 +143,23 @@ def _cell(cell_type: str, source: str, tag: str) -> dict:
     return cell
 
 
-def sync_notebook(path: Path, url: str) -> bool:
-    """Update the badge and setup cells of one notebook; return True if it changed."""
+def sync_notebook(path: Path, url: str, language: str = "en") -> bool:
+    """Update the badge and setup cells of one notebook; return True if it changed.
+
+    ``language="ko"`` for a Korean twin in notebooks/ko (the URLs use its file name).
+    """
     before = path.read_text()
     notebook = json.loads(before)
     cells = notebook["cells"]
+    if language == "ko":
+        badges, setup = badges_markdown_ko(url, path.name), setup_source_ko(url)
+    elif language == "en":
+        badges, setup = badges_markdown(url, path.name), setup_source(url)
+    else:
+        raise ValueError(f"language must be 'en' or 'ko', not {language!r}")
     wanted = {
-        "badges": _cell("markdown", badges_markdown(url, path.name), "badges"),
-        "colab-setup": _cell("code", setup_source(url), "colab-setup"),
+        "badges": _cell("markdown", badges, "badges"),
+        "colab-setup": _cell("code", setup, "colab-setup"),
     }
     for position, tag in ((1, "badges"), (2, "colab-setup")):
         found = [i for i, c in enumerate(cells) if tag in c.get("metadata", {}).get("tags", [])]
@@ -140,18 +200,77 @@ def readme_table(url: str) -> str:
     return "\n".join(rows)
 
 
-def sync_readme(url: str) -> bool:
-    text = README.read_text()
-    if TABLE_START not in text or TABLE_END not in text:
-        raise SystemExit(f"README.md needs the markers {TABLE_START} and {TABLE_END}")
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    new = f"{head}{TABLE_START}\n{readme_table(url)}\n{TABLE_END}{tail}"
+def korean_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS_KO.glob("[0-9][0-9]_*.ipynb")) if NOTEBOOKS_KO.is_dir() else []
+
+
+KO_TABLE_PLACEHOLDER = (
+    "한국어 노트북은 아직 준비 중입니다. 그동안은 [영어 노트북](README.md#the-notebooks)으로 "
+    "공부할 수 있습니다. 코드는 한국어판과 똑같습니다."
+)
+
+
+def readme_table_ko(url: str) -> str:
+    """The table of Korean notebooks for README.ko.md (a sentence while there are none)."""
+    paths = korean_notebooks()
+    if not paths:
+        return KO_TABLE_PLACEHOLDER
+    rows = ["| # | 노트북 | 무엇을 보게 되나요 | 열기 |", "|---|---|---|---|"]
+    for path in paths:
+        title, summary = notebook_title(path)
+        notebook = korean_name(path.name)
+        badges = f"[![Colab]({COLAB_BADGE})]({colab_url(url, notebook)}) [![Binder]({BINDER_BADGE})]({binder_url(url, notebook)})"
+        rows.append(f"| {path.name[:2]} | [{title}](notebooks/{notebook}) | {summary} | {badges} |")
+    return "\n".join(rows)
+
+
+def _sync_table(readme: Path, start: str, end: str, table: str, url: str) -> bool:
+    text = readme.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme.name} needs the markers {start} and {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{table}\n{end}{tail}"
     new = re.sub(r"https://mybinder\.org/v2/gh/[^/]+/[^/]+/", f"https://mybinder.org/v2/gh/{owner_and_name(url)}/", new)
     if new != text:
-        README.write_text(new)
+        readme.write_text(new)
         return True
     return False
+
+
+def sync_readme(url: str) -> bool:
+    return _sync_table(README, TABLE_START, TABLE_END, readme_table(url), url)
+
+
+def sync_readme_ko(url: str) -> bool:
+    """Rewrite the Korean table in README.ko.md (nothing to do while README.ko.md does not exist)."""
+    if not README_KO.exists():
+        return False
+    return _sync_table(README_KO, TABLE_KO_START, TABLE_KO_END, readme_table_ko(url), url)
+
+
+def stale_files(url: str) -> list[str]:
+    """Files that ``python tools/sync_links.py`` would change (both languages); changes nothing."""
+    import shutil
+    import tempfile
+
+    stale = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for path, language in [(p, "en") for p in sorted(NOTEBOOKS.glob("*.ipynb"))] + [
+            (p, "ko") for p in (sorted(NOTEBOOKS_KO.glob("*.ipynb")) if NOTEBOOKS_KO.is_dir() else [])
+        ]:
+            copy = Path(scratch) / path.name
+            shutil.copy(path, copy)
+            if sync_notebook(copy, url, language):
+                stale.append(str(path.relative_to(ROOT)))
+    text = README.read_text()
+    if TABLE_START in text and f"{TABLE_START}\n{readme_table(url)}\n{TABLE_END}" not in text:
+        stale.append("README.md")
+    if README_KO.exists():
+        text = README_KO.read_text()
+        if f"{TABLE_KO_START}\n{readme_table_ko(url)}\n{TABLE_KO_END}" not in text:
+            stale.append(str(README_KO.relative_to(ROOT)))
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,27 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url = repository_url()
     if args.check:
-        import shutil
-        import tempfile
-
-        stale = []
-        with tempfile.TemporaryDirectory() as scratch:
-            for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-                copy = Path(scratch) / path.name
-                shutil.copy(path, copy)
-                if sync_notebook(copy, url):
-                    stale.append(str(path.relative_to(ROOT)))
-        text = README.read_text()
-        if TABLE_START in text and f"{TABLE_START}\n{readme_table(url)}\n{TABLE_END}" not in text:
-            stale.append("README.md")
+        stale = stale_files(url)
         if stale:
             print("out of date (run python tools/sync_links.py):", ", ".join(stale))
             return 1
         print("badges, setup cells and README table agree with", url)
         return 0
     changed = [str(p.relative_to(ROOT)) for p in sorted(NOTEBOOKS.glob("*.ipynb")) if sync_notebook(p, url)]
+    changed += [str(p.relative_to(ROOT)) for p in sorted(NOTEBOOKS_KO.glob("*.ipynb")) if sync_notebook(p, url, "ko")] if NOTEBOOKS_KO.is_dir() else []
     if sync_readme(url):
         changed.append("README.md")
+    if sync_readme_ko(url):
+        changed.append(str(README_KO.relative_to(ROOT)))
     print("updated:", ", ".join(changed) if changed else "nothing (already in sync)")
     return 0
 
