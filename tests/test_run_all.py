@@ -13,7 +13,7 @@ session (see ``pytest_terminal_summary`` in conftest.py): measured, not asserted
 
 from __future__ import annotations
 
-import json
+import copy
 import time
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def notebook_id(path: Path) -> str:
 
 def as_run_all_sees_it(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy with every tag and flag that could hide an error removed (Run All ignores them)."""
-    notebook = nbformat.from_dict(json.loads(nbformat.writes(notebook)))
+    notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
         cell.metadata.pop("tags", None)
         for key in ("allow_errors", "raises", "nbval-ignore-output", "execution"):
@@ -71,7 +71,7 @@ def test_notebook_runs_all_without_error(path, notebook_times):
         resources={"metadata": {"path": str(path.parent)}},  # the notebook's folder is the cwd
     )
     start = time.perf_counter()
-    failure = None
+    failure, finished = None, False
     try:
         with client.setup_kernel():
             for index, cell in enumerate(notebook.cells):
@@ -83,7 +83,8 @@ def test_notebook_runs_all_without_error(path, notebook_times):
                 except CellTimeoutError as error:
                     failure = f"{notebook_id(path)}: cell {index} ran past {CELL_TIMEOUT_S} s: {error}"
                     break
+        finished = failure is None
     finally:
-        notebook_times[notebook_id(path)] = (time.perf_counter() - start, failure is None)
+        notebook_times[notebook_id(path)] = (time.perf_counter() - start, finished)
     if failure:
         pytest.fail(failure, pytrace=False)
