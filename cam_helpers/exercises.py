@@ -260,10 +260,11 @@ def compare_value(
     return Verdict(False, message("value", got=answer))
 
 
-# --- Checkers for notebooks 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
-# One block for the three opening notebooks; each checker says in its docstring which notebook asks for it.
+# --- Checkers for notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
+# One block for the four opening notebooks; each checker says in its docstring which notebook asks for it.
 
 __all__ += [
+    "check_grid_cell_pixels",
     "check_flatten_fc_weight_shape",
     "check_flat_position",
     "check_logits_from_features",
@@ -276,6 +277,21 @@ __all__ += [
 def _randn(*shape: int, seed: int) -> torch.Tensor:
     """A reproducible random tensor for hidden cases (the same cases on every run)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def check_grid_cell_pixels(answer: Any) -> Verdict:
+    """Notebook 00: how many input pixels wide is one cell of the 7x7 map on a 224x224 input? (32)"""
+    return compare_value(
+        answer,
+        224 // 7,
+        [
+            (7, Text("7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?")),
+            (49, Text("49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.")),
+            (224 / 49, Text("Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.")),
+            (32 * 32, Text("1024 is the cell's area in pixels; the question asks for its width.")),
+        ],
+        success=Text("Each cell stands for a 32x32 patch of the input."),
+    )
 
 
 def check_flatten_fc_weight_shape(answer: Any) -> Verdict:

@@ -79,12 +79,13 @@ def test_korean_messages():
     assert exercises._language == "ko"
 
 
-# --- Checkers for notebooks 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
+# --- Checkers for notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
 from cam_helpers.exercises import (  # noqa: E402
     check_all_class_cams,
     check_cam_by_hand,
     check_flat_position,
     check_flatten_fc_weight_shape,
+    check_grid_cell_pixels,
     check_logits_from_features,
     check_normalize_map,
 )
@@ -93,6 +94,14 @@ from cam_helpers.exercises import (  # noqa: E402
 def _rejected_with(verdict, words):
     assert not verdict, verdict
     assert words in verdict.message, verdict.message
+
+
+def test_grid_cell_pixels_accepts_32_and_explains_the_slips():
+    assert check_grid_cell_pixels(32) and check_grid_cell_pixels(224 / 7)
+    _rejected_with(check_grid_cell_pixels(7), "number of cells in a row")
+    _rejected_with(check_grid_cell_pixels(224 / 49), "ONE row")
+    _rejected_with(check_grid_cell_pixels(1024), "area")
+    assert "Not answered yet" in check_grid_cell_pixels(...).message
 
 
 def test_flatten_fc_weight_shape_accepts_the_shape_and_names_the_post_slip():
