@@ -258,3 +258,245 @@ def compare_value(
         if _difference(answer, wrong, atol, rtol) is None:
             return Verdict(False, hint.format(got=answer))
     return Verdict(False, message("value", got=answer))
+
+
+# --- Checkers for notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
+# One block for the four opening notebooks; each checker says in its docstring which notebook asks for it.
+
+__all__ += [
+    "check_grid_cell_pixels",
+    "check_flatten_fc_weight_shape",
+    "check_flat_position",
+    "check_logits_from_features",
+    "check_all_class_cams",
+    "check_cam_by_hand",
+    "check_normalize_map",
+]
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    """A reproducible random tensor for hidden cases (the same cases on every run)."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def check_grid_cell_pixels(answer: Any) -> Verdict:
+    """Notebook 00: how many input pixels wide is one cell of the 7x7 map on a 224x224 input? (32)"""
+    return compare_value(
+        answer,
+        224 // 7,
+        [
+            (7, Text("7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?")),
+            (49, Text("49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.")),
+            (224 / 49, Text("Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.")),
+            (32 * 32, Text("1024 is the cell's area in pixels; the question asks for its width.")),
+        ],
+        success=Text("Each cell stands for a 32x32 patch of the input."),
+    )
+
+
+def check_flatten_fc_weight_shape(answer: Any) -> Verdict:
+    """Notebook 01: the FC weight shape of a flatten head on the offline model.
+
+    The offline model's last conv layer is [1280, 7, 7] and it has 1000 classes;
+    the answer is ``(out_features, in_features)`` of ``nn.Linear``: (1000, 62720).
+    """
+    return compare_value(
+        answer,
+        (1000, 1280 * 7 * 7),
+        [
+            ((1000, 1280), Text(
+                "That is the GAP head's weight, one column per channel (the post's [N, 512] slip). "
+                "Flatten keeps every number of [1280, 7, 7], so each class needs one weight per channel AND position."
+            )),
+            ((1280 * 7 * 7, 1000), Text(
+                "Right numbers, wrong order: nn.Linear stores its weight as (out_features, in_features), "
+                "one row per class."
+            )),
+            ((1000, 512 * 7 * 7), Text("25088 = 512 x 7 x 7 is ResNet18's flatten length; this model has 1280 channels.")),
+            ((1000, 1280 * 7), Text("A 7x7 map has 49 positions, not 7: count rows times columns.")),
+        ],
+        success=Text("A flatten head has h x w = 49 times the weights of a GAP head, whatever the channel count."),
+    )
+
+
+def _flat_position(channel: int, row: int, column: int, shape: tuple[int, int, int]) -> int:
+    channels, height, width = shape
+    return channel * height * width + row * width + column
+
+
+def check_flat_position(answer: Callable[..., Any] | None) -> Verdict:
+    """Notebook 01: ``flat_position(channel, row, column, shape)`` -> index in the flattened vector.
+
+    ``shape`` is (C, h, w) of one image's features; ``features.flatten()`` goes
+    channel by channel, then row by row.
+    """
+    cases = [
+        Case("ResNet18's [512, 7, 7], channel 3, row 2, column 5", (3, 2, 5, (512, 7, 7))),
+        Case("the very first number", (0, 0, 0, (512, 7, 7))),
+        Case("the very last number of [1280, 7, 7]", (1279, 6, 6, (1280, 7, 7))),
+        Case("a non-square [8, 5, 6] map", (2, 4, 1, (8, 5, 6))),
+        Case("a tall [3, 10, 2] map", (1, 7, 1, (3, 10, 2))),
+    ]
+    mistakes = [
+        Mistake(lambda ch, r, col, shape: ch * 49 + r * 7 + col, Text(
+            "Right on a 7x7 grid only: use the height and width from `shape` instead of 49 and 7."
+        )),
+        Mistake(lambda ch, r, col, shape: (r * shape[2] + col) * shape[0] + ch, Text(
+            "That is channels-last order. PyTorch stores (C, h, w): all of channel 0 first, then channel 1, ..."
+        )),
+        Mistake(lambda ch, r, col, shape: ch * shape[1] * shape[2] + col * shape[1] + r, Text(
+            "Rows and columns are swapped: within a channel, flatten goes row by row, so a row is `width` numbers long."
+        )),
+    ]
+    return compare_on_cases(answer, _flat_position, cases, mistakes)
+
+
+def _logits_from_features(features: torch.Tensor, fc_weight: torch.Tensor, fc_bias: torch.Tensor) -> torch.Tensor:
+    pooled = features.mean(dim=(2, 3))  # (B, C): global average pooling
+    return pooled @ fc_weight.T + fc_bias  # (B, K)
+
+
+def check_logits_from_features(answer: Callable[..., Any] | None) -> Verdict:
+    """Notebook 02: ``logits_from_features(features (B, C, h, w), fc_weight (K, C), fc_bias (K,))`` -> (B, K).
+
+    GAP, then the FC layer: the model's head written by hand.
+    """
+    cases = [
+        Case("batch 1, 4 channels, 3x3, 5 classes", (_randn(1, 4, 3, 3, seed=1), _randn(5, 4, seed=2), _randn(5, seed=3))),
+        Case("batch 3, 6 channels, 7x7, 2 classes", (_randn(3, 6, 7, 7, seed=4), _randn(2, 6, seed=5), _randn(2, seed=6))),
+        Case("a non-square 2x5 map", (_randn(2, 3, 2, 5, seed=7), _randn(4, 3, seed=8), _randn(4, seed=9))),
+        Case("one channel, one class", (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
+    ]
+    mistakes = [
+        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text("Almost: the FC layer also adds its bias, one number per class.")),
+        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
+            "GAP takes the *average* of each map, not the sum: your values are h x w times too large."
+        )),
+        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text("That is global *max* pooling; this head averages.")),
+        Mistake(lambda f, w, b: f.mean(dim=(1, 2, 3))[:, None] * w.sum(dim=1) + b, Text(
+            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel."
+        )),
+    ]
+    return compare_on_cases(
+        answer, _logits_from_features, cases, mistakes,
+        success=Text("This is exactly the model's head: GAP, then FC."),
+    )
+
+
+def _all_class_cams(features: torch.Tensor, fc_weight: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("bchw,kc->bkhw", features, fc_weight)  # (B, K, h, w)
+
+
+def check_all_class_cams(answer: Callable[..., Any] | None) -> Verdict:
+    """Notebook 02: ``all_class_cams(features (B, C, h, w), fc_weight (K, C))`` -> (B, K, h, w), no bias.
+
+    M[b, k] = sum_c fc_weight[k, c] * features[b, c], for every image and class at once.
+    """
+    cases = [
+        # First, so that reading the weight as (C, K) runs and earns its hint instead of a shape error.
+        Case("as many classes as channels", (_randn(2, 5, 4, 4, seed=27), _randn(5, 5, seed=28))),
+        Case("batch 1, 4 channels, 3x3, 5 classes", (_randn(1, 4, 3, 3, seed=21), _randn(5, 4, seed=22))),
+        Case("batch 2, 6 channels, 7x7, 3 classes", (_randn(2, 6, 7, 7, seed=23), _randn(3, 6, seed=24))),
+        Case("a non-square 2x5 map", (_randn(3, 3, 2, 5, seed=25), _randn(4, 3, seed=26))),
+    ]
+    mistakes = [
+        Mistake(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
+            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them."
+        )),
+        Mistake(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w), Text(
+            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'."
+        )),
+        Mistake(lambda f, w: torch.einsum("bchw,kc->bkwh", f, w), Text(
+            "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'."
+        )),
+        Mistake(lambda f, w: torch.einsum("bchw,kc->bk", f, w), Text(
+            "You summed over the positions too: a map keeps h and w in its output ('->bkhw')."
+        )),
+    ]
+    return compare_on_cases(
+        answer, _all_class_cams, cases, mistakes,
+        success=Text("Every class's map for every image in one line."),
+    )
+
+
+def _cam_by_hand(features: torch.Tensor, fc_weight: torch.Tensor, class_index: int) -> torch.Tensor:
+    w = fc_weight[class_index]  # (C,): the class's row
+    return (w[:, None, None] * features).sum(dim=0)  # (C, h, w) -> (h, w)
+
+
+def _min_max_each_channel(features: torch.Tensor) -> torch.Tensor:
+    low = features.amin(dim=(1, 2), keepdim=True)
+    return (features - low) / (features.amax(dim=(1, 2), keepdim=True) - low)
+
+
+def check_cam_by_hand(answer: Callable[..., Any] | None) -> Verdict:
+    """Notebook 03: ``cam_by_hand(features (C, h, w), fc_weight (K, C), class_index)`` -> (h, w).
+
+    M_c(x, y) = sum_k w_k^c f_k(x, y): the raw map, no bias, no ReLU, no normalisation.
+    """
+    cases = [
+        Case("4 channels, 3x3, class 1 of 3", (_randn(4, 3, 3, seed=31), _randn(3, 4, seed=32), 1)),
+        Case("8 channels, 7x7, class 0 of 5", (_randn(8, 7, 7, seed=33), _randn(5, 8, seed=34), 0)),
+        Case("the last class, a non-square 2x5 map", (_randn(6, 2, 5, seed=35), _randn(4, 6, seed=36), 3)),
+        Case("one channel", (_randn(1, 4, 4, seed=37), _randn(2, 1, seed=38), 1)),
+    ]
+    mistakes = [
+        Mistake(lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
+            "You mixed the weights of all classes: use only the class's row, fc_weight[class_index]."
+        )),
+        Mistake(lambda f, w, c: (w[0][:, None, None] * f).sum(dim=0), Text(
+            "You always used row 0: the class's weights are the row fc_weight[class_index]."
+        )),
+        Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=1), Text(
+            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w)."
+        )),
+        Mistake(lambda f, w, c: (w[c][:, None, None] * f).mean(dim=0), Text(
+            "CAM sums the weighted channels; you averaged them (C times too small)."
+        )),
+        Mistake(lambda f, w, c: (w[c][:, None, None] * _min_max_each_channel(f)).sum(dim=0), Text(
+            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display."
+        )),
+        Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=0).clamp_min(0), Text(
+            "No ReLU here: the raw map keeps its negative cells (evidence against the class)."
+        )),
+    ]
+    return compare_on_cases(
+        answer, _cam_by_hand, cases, mistakes,
+        success=Text("Its mean plus the class bias is the class's logit."),
+    )
+
+
+def _normalize_map(cam: torch.Tensor) -> torch.Tensor:
+    low, high = cam.min(), cam.max()
+    if high - low <= 1e-8:
+        return torch.zeros_like(cam)
+    return (cam - low) / (high - low)
+
+
+def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
+    """Notebook 03: ``normalize_map(cam (h, w))`` -> min-max normalised to [0, 1].
+
+    The lowest cell becomes 0, the highest 1; a constant map becomes all zeros (not NaN).
+    """
+    cases = [
+        Case("a random 7x7 map", (_randn(7, 7, seed=41) * 5,)),
+        Case("a map with only negative values", (-_randn(5, 5, seed=42).abs() - 1,)),
+        Case("a non-square 3x6 map", (_randn(3, 6, seed=43) + 10,)),
+        Case("a constant map", (torch.full((4, 4), 3.0),)),
+        Case("a 1x1 map", (torch.tensor([[2.5]]),)),
+    ]
+    mistakes = [
+        Mistake(lambda m: m / m.max(), Text(
+            "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min)."
+        )),
+        Mistake(lambda m: (m - m.min()) / m.max(), Text(
+            "After subtracting the minimum, divide by the range (max - min), not by the maximum."
+        )),
+        Mistake(lambda m: (m - m.min()) / (m.max() - m.min()), Text(
+            "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min."
+        )),
+        Mistake(lambda m: m.clamp_min(0) / m.clamp_min(0).max(), Text(
+            "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead."
+        )),
+    ]
+    return compare_on_cases(answer, _normalize_map, cases, mistakes)

@@ -10,6 +10,7 @@ The model runs once; the maps for every class come from the captured features.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,9 @@ class Explanation:
         logits: (B, K); probabilities: (B, K) softmax of the logits.
         features: (B, C, h, w) the last conv output (after the model's own activation).
         classes: (B, n) the explained class indices; class_names: B lists of n names.
-        scores: (B, n) probability of each explained class.
+        class_probabilities: (B, n) probability (softmax output) of each explained class.
+            ("score" means the logit, before softmax, across the series; the old
+            name ``scores`` still works for one release and warns.)
         raw_maps: (B, n, h, w) CAMs at feature resolution (bias/ReLU as asked).
         maps: (B, n, H, W) upsampled and min-max normalised to [0, 1].
         all_class_names: the K class names of the model.
@@ -49,10 +52,22 @@ class Explanation:
     features: torch.Tensor
     classes: torch.Tensor
     class_names: list[list[str]]
-    scores: torch.Tensor
+    class_probabilities: torch.Tensor
     raw_maps: torch.Tensor
     maps: torch.Tensor
     all_class_names: list[str]
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """Deprecated: use ``class_probabilities`` (these are probabilities; a score is a logit)."""
+        warnings.warn(
+            "Explanation.scores is deprecated and will be removed in the next release: "
+            "use Explanation.class_probabilities (softmax probabilities of the explained classes; "
+            "their logits are logits.gather(1, classes)).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.class_probabilities
 
     def top(self, k: int = 5, image: int = 0) -> list[tuple[str, float]]:
         """The k most probable classes of one image as (name, probability)."""
@@ -62,7 +77,7 @@ class Explanation:
 
     def __repr__(self) -> str:
         b, n = self.classes.shape
-        first = ", ".join(f"{name} {p:.1%}" for name, p in zip(self.class_names[0], self.scores[0].tolist()))
+        first = ", ".join(f"{name} {p:.1%}" for name, p in zip(self.class_names[0], self.class_probabilities[0].tolist()))
         return (
             f"Explanation({b} image(s), {n} class(es) each; maps {tuple(self.maps.shape)}, "
             f"raw maps {tuple(self.raw_maps.shape)}; image 0: {first})"
@@ -159,7 +174,7 @@ def explain(
         features=features,
         classes=index,
         class_names=[[classifier.class_names[i] for i in row] for row in index.tolist()],
-        scores=probabilities.gather(1, index),
+        class_probabilities=probabilities.gather(1, index),
         raw_maps=raw_maps,
         maps=maps,
         all_class_names=classifier.class_names,

@@ -134,7 +134,7 @@ def explanation_grid(result, images=None, *, image_index: int = 0, alpha: float 
     fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
     for row in range(n):
         name = result.class_names[image_index][row]
-        prob = float(result.scores[image_index, row])
+        prob = float(result.class_probabilities[image_index, row])
         cam_map = result.maps[image_index, row]
         axes[row, 0].imshow(_to_hw3(picture))
         axes[row, 0].set_title("image", fontsize=10)

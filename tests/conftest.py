@@ -36,3 +36,23 @@ def random_batch():
 
 def cuda_available() -> bool:
     return torch.cuda.is_available()
+
+
+# --- Run-All timings (tests/test_run_all.py): measured and printed, never asserted ---
+NOTEBOOK_TIMES = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def notebook_times(request) -> dict:
+    """notebook id -> (wall seconds, passed), filled by test_run_all and printed at the end."""
+    return request.config.stash.setdefault(NOTEBOOK_TIMES, {})
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    times = config.stash.get(NOTEBOOK_TIMES, {})
+    if not times:
+        return
+    terminalreporter.section("notebook run times (Run All, wall clock)")
+    for name, (seconds, passed) in sorted(times.items()):
+        terminalreporter.write_line(f"{name:<45} {seconds:7.1f} s  {'ok' if passed else 'FAILED'}")
+    terminalreporter.write_line(f"{'total':<45} {sum(s for s, _ in times.values()):7.1f} s")

@@ -77,3 +77,107 @@ def test_korean_messages():
     with pytest.raises(ValueError, match="Unknown language 'fr'"):
         set_language("fr")
     assert exercises._language == "ko"
+
+
+# --- Checkers for notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
+from cam_helpers.exercises import (  # noqa: E402
+    check_all_class_cams,
+    check_cam_by_hand,
+    check_flat_position,
+    check_flatten_fc_weight_shape,
+    check_grid_cell_pixels,
+    check_logits_from_features,
+    check_normalize_map,
+)
+
+
+def _rejected_with(verdict, words):
+    assert not verdict, verdict
+    assert words in verdict.message, verdict.message
+
+
+def test_grid_cell_pixels_accepts_32_and_explains_the_slips():
+    assert check_grid_cell_pixels(32) and check_grid_cell_pixels(224 / 7)
+    _rejected_with(check_grid_cell_pixels(7), "number of cells in a row")
+    _rejected_with(check_grid_cell_pixels(224 / 49), "ONE row")
+    _rejected_with(check_grid_cell_pixels(1024), "area")
+    assert "Not answered yet" in check_grid_cell_pixels(...).message
+
+
+def test_flatten_fc_weight_shape_accepts_the_shape_and_names_the_post_slip():
+    assert check_flatten_fc_weight_shape((1000, 62720))
+    assert check_flatten_fc_weight_shape(torch.Size([1000, 1280 * 49]))
+    _rejected_with(check_flatten_fc_weight_shape((1000, 1280)), "[N, 512] slip")
+    _rejected_with(check_flatten_fc_weight_shape([62720, 1000]), "(out_features, in_features)")
+    _rejected_with(check_flatten_fc_weight_shape((1000, 25088)), "1280 channels")
+    assert "Not answered yet" in check_flatten_fc_weight_shape(...).message
+    _rejected_with(check_flatten_fc_weight_shape((3, 4)), "not the right answer")
+
+
+def test_flat_position_accepts_channel_first_and_rejects_typical_slips():
+    assert check_flat_position(lambda c, r, col, shape: c * shape[1] * shape[2] + r * shape[2] + col)
+    # The same through torch: the index of the element in a flattened arange.
+    assert check_flat_position(lambda c, r, col, shape: int(torch.arange(shape[0] * shape[1] * shape[2]).view(*shape)[c, r, col]))
+    _rejected_with(check_flat_position(lambda c, r, col, shape: c * 49 + r * 7 + col), "7x7 grid only")
+    _rejected_with(check_flat_position(lambda c, r, col, shape: (r * shape[2] + col) * shape[0] + c), "channels-last")
+    _rejected_with(check_flat_position(lambda c, r, col, shape: c * shape[1] * shape[2] + col * shape[1] + r), "swapped")
+    assert "Not answered yet" in check_flat_position(None).message
+
+
+def test_logits_from_features_accepts_gap_then_fc_and_names_the_slips():
+    assert check_logits_from_features(lambda f, w, b: torch.nn.functional.linear(f.mean(dim=(2, 3)), w, b))
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T), "bias")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b), "*average*")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b), "*max* pooling")
+    # Only the first image: the batch case names the shape.
+    _rejected_with(check_logits_from_features(lambda f, w, b: f[0].mean(dim=(1, 2)) @ w.T + b), "shape")
+
+
+def test_all_class_cams_accepts_einsum_and_loop_and_names_the_slips():
+    assert check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w))
+
+    def by_loop(features, fc_weight):
+        maps = torch.zeros(features.shape[0], fc_weight.shape[0], *features.shape[2:])
+        for k in range(fc_weight.shape[0]):
+            for c in range(features.shape[1]):
+                maps[:, k] += fc_weight[k, c] * features[:, c]
+        return maps
+
+    assert check_all_class_cams(by_loop)
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1]), "*sums*")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w)), "'kc'")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bkwh", f, w)), "swapped")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bk", f, w)), "positions too")
+
+
+def test_cam_by_hand_accepts_the_weighted_sum_and_names_the_slips():
+    assert check_cam_by_hand(lambda f, w, c: torch.einsum("c,chw->hw", w[c], f))
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w.sum(0)[:, None, None] * f).sum(0)), "class's row")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[0][:, None, None] * f).sum(0)), "row 0")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[c][:, None, None] * f).sum(1)), "wrong axis")
+
+    def normalised_first(f, w, c):
+        low = f.amin(dim=(1, 2), keepdim=True)
+        return (w[c][:, None, None] * (f - low) / (f.amax(dim=(1, 2), keepdim=True) - low)).sum(0)
+
+    _rejected_with(check_cam_by_hand(normalised_first), "before weighing")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: torch.relu(torch.einsum("c,chw->hw", w[c], f))), "No ReLU")
+
+    def raises(f, w, c):
+        return w[c] @ f  # (C,) @ (C, h, w): a shape error
+
+    _rejected_with(check_cam_by_hand(raises), "raised")
+
+
+def test_normalize_map_accepts_min_max_with_a_safe_constant_map():
+    def normalize_map(cam):
+        span = cam.max() - cam.min()
+        return (cam - cam.min()) / span if span > 0 else torch.zeros_like(cam)
+
+    assert check_normalize_map(normalize_map)
+    from cam_helpers.cam import normalize_maps
+
+    assert check_normalize_map(normalize_maps)  # the library's version agrees
+    _rejected_with(check_normalize_map(lambda m: m / m.max()), "Dividing by the maximum")
+    _rejected_with(check_normalize_map(lambda m: (m - m.min()) / m.max()), "divide by the range")
+    _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "constant map")

@@ -32,7 +32,7 @@ def test_environment_yml_parses_and_has_every_runtime_dependency():
         name = requirement_name(spec)
         assert CONDA_NAMES.get(name, name) in conda | pip, f"{name} from pyproject.toml is missing in environment.yml"
     assert "-e ." in pip_lists[0], "Binder must install cam_helpers itself"
-    assert {"jupyterlab", "ipywidgets", "nbval"} <= conda
+    assert {"jupyterlab", "ipywidgets"} <= conda
 
 
 def test_torch_is_a_range_not_a_pin():
