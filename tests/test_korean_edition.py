@@ -42,6 +42,28 @@ def test_no_korean_notebook_without_an_english_twin():
     assert not orphans, f"Korean notebooks without an English twin (renamed in English?): {orphans}"
 
 
+@pytest.mark.parametrize("korean", [k for _, k in PAIRS], ids=[k.name for _, k in PAIRS])
+def test_korean_notebook_opens_like_a_lecture(korean):
+    """The Korean twin of tests/test_notebooks.py's lecture shape: title, goals, time, exercises, recap."""
+    notebook = json.loads(korean.read_text())
+    cells = notebook["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{korean.name}: stored outputs"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    title = "".join(cells[0]["source"])
+    assert title.startswith(f"# {korean.name[:2]} · "), f"{korean.name}: first line must be '# NN · 제목'"
+    assert "배울 내용" in title and "소요 시간:" in title, f"{korean.name}: goals (배울 내용) and time (소요 시간:)"
+    summary = [line for line in title.splitlines() if line.startswith("> ")]
+    assert summary and ko_parity.HANGUL.search(summary[0]), f"{korean.name}: a Korean one-line summary ('> ...')"
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "스스로 확인하기" in prose and "<details>" in prose and "정리" in prose
+    # The prose is Korean: most markdown cells carry Hangul (formulas-only cells may not).
+    markdown = [c for c in cells if c["cell_type"] == "markdown" and "badges" not in c.get("metadata", {}).get("tags", [])]
+    korean_cells = sum(bool(ko_parity.HANGUL.search("".join(c["source"]))) for c in markdown)
+    assert korean_cells >= 0.8 * len(markdown), f"{korean.name}: only {korean_cells}/{len(markdown)} markdown cells are Korean"
+
+
 # --------------------------------------------------------------------------- the fingerprint
 
 CELL = '''# the class map by hand
