@@ -98,7 +98,7 @@ def fetch_weights(
     if os.environ.get(OFFLINE_ENV):
         raise WeightsUnavailableError(
             f"{_file_name(url)} is not in {_where_we_looked(target)} and downloads are "
-            f"switched off ({OFFLINE_ENV} is set)."
+            f"switched off ({OFFLINE_ENV} is set; unset it to download, or copy the file there)."
         )
     _check_reachable(url, timeout, target)
     try:
