@@ -160,3 +160,31 @@ def test_dry_run_says_what_it_would_do_and_creates_nothing(no_gpu_no_uv_no_index
     python = quickstart.venv_python()  # inside the temporary .venv
     assert out[1:] == [f"would run: {python} -m pip install torch torchvision", f"would run: {python} -m pip install -e .[test]"]
     assert not (tmp_path / ".venv").exists()
+
+
+def test_setup_installs_pytorch_first_then_the_package_and_only_once(no_gpu_no_uv_no_index, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(quickstart, "VENV", tmp_path / ".venv")
+    python = quickstart.venv_python()
+
+    class FakeEnvBuilder:  # a "virtual environment" that is just its python file
+        def __init__(self, **kwargs):
+            pass
+
+        def create(self, folder):
+            python.parent.mkdir(parents=True)
+            python.write_text("")
+
+    ran = []
+    monkeypatch.setattr(quickstart.venv, "EnvBuilder", FakeEnvBuilder)
+    monkeypatch.setattr(quickstart, "run", lambda command, **kwargs: ran.append([str(c) for c in command]))
+    monkeypatch.setattr(quickstart, "has_torch", lambda python: bool(ran and "torch" in ran[-1]))
+    assert quickstart.setup("test") == python
+    assert ran == [
+        [str(python), "-m", "pip", "install", "--upgrade", "pip"],
+        [str(python), "-m", "pip", "install", "torch", "torchvision"],  # the fallback: PyPI
+        [str(python), "-m", "pip", "install", "-e", ".[test]"],
+    ]
+    assert "falling back to the default index (PyPI) now" in capsys.readouterr().out
+    ran.clear()
+    quickstart.setup("test")  # up to date with pyproject.toml: nothing to do
+    assert ran == []
