@@ -13,8 +13,9 @@ Where ``fetch_weights(url)`` looks, in this order:
 
 Without a network the download fails in seconds: the server is asked first
 (one HEAD request with a timeout), so nothing hangs and no process-wide socket
-setting is changed. ``CAM_HELPERS_OFFLINE=1`` forbids downloads altogether
-(the tests set it).
+setting is changed. A download that stalls halfway is not timed out (torch.hub's
+download has no timeout of its own); Ctrl+C stops it and leaves no partial
+file. ``CAM_HELPERS_OFFLINE=1`` forbids downloads altogether (the tests set it).
 """
 
 from __future__ import annotations
