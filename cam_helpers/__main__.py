@@ -1,14 +1,26 @@
-"""Command line: ``python -m cam_helpers explain IMAGE [--model NAME] [--top K] [--out FILE.png]``.
+"""Command line: ``python -m cam_helpers explain | doctor | download-weights``.
 
-Prints the top predictions and writes a figure with the image, the CAM and the
-overlay for each of the top classes. Works offline: ``--model efficientnet_lite0``
-(or the default resnet18, which falls back to it when its weights cannot be had).
+``explain IMAGE [--model NAME] [--top K] [--out FILE.png]`` prints the top
+predictions and writes a figure with the image, the CAM and the overlay for
+each of the top classes. Works offline: ``--model efficientnet_lite0`` (or the
+default resnet18, which falls back to it when its weights cannot be had).
+
+``doctor`` checks that this machine can run the series (exit 0) or says what
+to fix (exit 1); it downloads nothing.
+
+``download-weights [resnet18 ...] [--to DIR]`` fetches ImageNet weights into the
+torch cache, or into DIR (a folder to copy onto USB sticks; point
+``CAM_HELPERS_WEIGHTS`` at it, or copy its files into the torch cache).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from . import doctor
+from .weights import WEIGHTS_DIR_ENV, WeightsUnavailableError, cached_weights_path, download_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,13 +34,41 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--out", default=None, help="where to write the figure (PNG); default: no figure")
     explain_cmd.add_argument("--no-fallback", action="store_true", help="fail instead of using the offline model")
     explain_cmd.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")
+    commands.add_parser("doctor", help="check that this machine can run the series; downloads nothing")
+    download_cmd = commands.add_parser("download-weights", help="fetch ImageNet weights into the torch cache or a folder")
+    download_cmd.add_argument("models", nargs="*", default=["resnet18"], help="model names (default: resnet18)")
+    download_cmd.add_argument("--to", default=None, help="a folder to fill (e.g. for USB sticks) instead of the torch cache")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from pathlib import Path
+    if args.command == "doctor":
+        return doctor.main()
+    if args.command == "download-weights":
+        return download(args.models, args.to)
+    return explain_command(args)
 
+
+def download(models: list[str], to: str | None) -> int:
+    """Fetch the weights and say where they went and how load_classifier finds them; 1 on failure."""
+    try:
+        paths = download_weights(models, to=to)
+    except (ValueError, WeightsUnavailableError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"✓ {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    if to is not None:
+        folder = Path(to).expanduser().resolve()
+        print(
+            f"Copy {folder} to each machine, then either set {WEIGHTS_DIR_ENV}={folder} before starting "
+            f"JupyterLab, or copy its files into {cached_weights_path(paths[0].name).parent}."
+        )
+    return 0
+
+
+def explain_command(args: argparse.Namespace) -> int:
     from .explain import explain
     from .images import SAMPLES, load_image, sample_path
     from .models import load_classifier

@@ -19,7 +19,6 @@ Your own model: ``Classifier.from_model(model, class_names=..., transform=...)``
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,15 +48,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Environment variable that forbids any download (tests and CI set it).
 OFFLINE_ENV = "CAM_HELPERS_OFFLINE"
-DOWNLOAD_TIMEOUT_S = 10.0
 
 
 class CAMNotApplicableError(ValueError):
     """CAM needs conv features -> global average pooling -> one Linear layer."""
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights could neither be found in the cache nor downloaded."""
 
 
 @dataclass
@@ -261,47 +255,7 @@ RESNET_WEIGHT_URLS = {
 }
 
 
-def cached_weights_path(url: str) -> Path:
-    """Where torch keeps a downloaded checkpoint: <torch hub dir>/checkpoints/<file name>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-
-
-def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str, torch.Tensor]:
-    """Load a state dict from the torch cache, downloading it once if needed.
-
-    Fails fast (``timeout`` seconds per network operation) with
-    :class:`WeightsUnavailableError` instead of hanging when there is no network,
-    and never downloads when the environment variable CAM_HELPERS_OFFLINE is set.
-    """
-    path = cached_weights_path(url)
-    if not path.exists():
-        if os.environ.get(OFFLINE_ENV):
-            raise WeightsUnavailableError(
-                f"{path.name} is not in the torch cache ({path.parent}) and downloads are "
-                f"switched off ({OFFLINE_ENV} is set)."
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        hash_prefix = path.stem.rsplit("-", 1)[-1] if "-" in path.stem else None
-        previous_timeout = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(timeout)  # torch.hub's urlopen has no timeout of its own
-        try:
-            torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=False)
-        except Exception as error:  # URLError, timeout, hash mismatch ...
-            path.unlink(missing_ok=True)
-            raise WeightsUnavailableError(
-                f"could not download {url} ({type(error).__name__}: {error}). "
-                "Check the internet connection, or copy the file into "
-                f"{path.parent} by hand."
-            ) from error
-        finally:
-            socket.setdefaulttimeout(previous_timeout)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsUnavailableError(
-            f"the cached weights file {path} could not be read ({error}); delete it so it "
-            "is downloaded again"
-        ) from error
+from .weights import DOWNLOAD_TIMEOUT_S, WeightsUnavailableError, cached_weights_path, fetch_weights  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- #

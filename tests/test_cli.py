@@ -29,3 +29,62 @@ def test_cli_bad_image_is_a_clear_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cam_helpers", "explain", str(bad)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "notes.jpg" in done.stderr
+
+
+def test_cli_download_weights_without_a_network_fails_in_seconds(tmp_path, monkeypatch, capsys):
+    import socket
+    import time
+
+    from cam_helpers import weights
+    from cam_helpers.__main__ import main
+
+    monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
+    with socket.socket() as probe:  # a port nobody listens on: what a laptop without a network sees
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(weights, "weights_url", lambda name: f"http://127.0.0.1:{port}/resnet18-f37072fd.pth")
+    start = time.perf_counter()
+    assert main(["download-weights", "resnet18", "--to", str(tmp_path / "stick")]) == 1
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert err.startswith("error: could not download http://127.0.0.1:")
+    assert "the server cannot be reached" in err and "Check the internet connection" in err
+    assert not (tmp_path / "stick" / "resnet18-f37072fd.pth").exists()
+
+
+def test_cli_download_weights_offline_switch_and_unknown_model(monkeypatch, capsys, tmp_path):
+    import torch
+
+    from cam_helpers.__main__ import main
+
+    monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")
+    monkeypatch.delenv("CAM_HELPERS_WEIGHTS", raising=False)
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        assert main(["download-weights"]) == 1  # resnet18 by default
+        assert "resnet18-f37072fd.pth is not in" in capsys.readouterr().err
+        assert main(["download-weights", "resnet81"]) == 1
+        assert "Did you mean 'resnet18'" in capsys.readouterr().err
+    finally:
+        torch.hub.set_dir(previous)
+
+
+def test_cli_download_weights_to_a_folder_says_how_to_use_it(monkeypatch, capsys, tmp_path):
+    import torch
+    import torchvision
+
+    from cam_helpers.__main__ import main
+
+    monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")  # the file is in the cache already: copied, not downloaded
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+        torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+        assert main(["download-weights", "resnet18", "--to", str(tmp_path / "stick")]) == 0
+    finally:
+        torch.hub.set_dir(previous)
+    out = capsys.readouterr().out
+    assert out.startswith(f"✓ {tmp_path / 'stick' / 'resnet18-f37072fd.pth'} (47 MB)")
+    assert f"CAM_HELPERS_WEIGHTS={tmp_path / 'stick'}" in out

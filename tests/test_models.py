@@ -1,8 +1,5 @@
 """load_classifier: real weights offline, the fail-fast download, CAM layer discovery."""
 
-import hashlib
-import http.server
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +13,6 @@ from cam_helpers.models import (
     CAMNotApplicableError,
     Classifier,
     WeightsUnavailableError,
-    fetch_weights,
     find_cam_layers,
     load_classifier,
 )
@@ -48,32 +44,6 @@ def test_resnet18_loads_weights_from_the_torch_cache(torch_cache):
     assert classifier.feature_layer == "layer4" and classifier.fc_layer == "fc"
     assert not classifier.model.training
     assert classifier.class_names[207] == "golden retriever"
-
-
-def test_download_goes_into_the_cache_and_checks_the_hash(torch_cache, tmp_path, monkeypatch):
-    monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
-    served = tmp_path / "served"
-    served.mkdir()
-    state = {"w": torch.arange(6.0)}
-    scratch = served / "scratch.pth"
-    torch.save(state, scratch)
-    digest = hashlib.sha256(scratch.read_bytes()).hexdigest()
-    scratch.rename(served / f"tiny-{digest[:8]}.pth")
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/tiny-{digest[:8]}.pth"
-        loaded = fetch_weights(url)
-        torch.testing.assert_close(loaded["w"], state["w"])
-        assert (torch_cache / f"tiny-{digest[:8]}.pth").exists()
-        # A file whose content does not match its hash prefix is rejected and not kept.
-        (served / "bad-deadbeef.pth").write_bytes(b"not the right bytes")
-        with pytest.raises(WeightsUnavailableError, match="could not download"):
-            fetch_weights(f"http://127.0.0.1:{server.server_port}/bad-deadbeef.pth")
-        assert not (torch_cache / "bad-deadbeef.pth").exists()
-    finally:
-        server.shutdown()
 
 
 def test_no_network_fails_fast_with_a_plain_message(torch_cache, monkeypatch):

