@@ -297,7 +297,7 @@ def check_grad_cam_weights(answer: Callable[[torch.Tensor], torch.Tensor] | None
                 Text("You averaged over everything; alpha keeps one weight per image and channel (B, C)."),
             ),
         ],
-        success=Text("alpha_k^c is the spatial mean of the gradient, one number per channel."),
+        success=Text("(alpha_k^c is the spatial mean of the gradient: one number per channel)"),
     )
 
 
@@ -333,7 +333,7 @@ def check_grad_cam_from_cam(answer: Callable[[torch.Tensor], torch.Tensor] | Non
                 Text("Divide by the number of positions, h * w, not by one side."),
             ),
         ],
-        success=Text("At the last layer, Grad-CAM = ReLU(CAM) / (h * w)."),
+        success=Text("(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))"),
     )
 
 
@@ -382,7 +382,7 @@ def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict
                      "only layer2, layer3 and layer4 halve it."),
             ),
         ],
-        success=Text("The stem gives /4, then layer2, layer3, layer4 each halve: /4, /8, /16, /32."),
+        success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)"),
     )
 
 
@@ -440,7 +440,7 @@ def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None
             Mistake(_iou_union_too_big, Text("The union counts the overlap twice: area A + area B - intersection.")),
             Mistake(_iou_inclusive, Text("Boxes here are end exclusive: the width is x1 - x0, with no + 1.")),
         ],
-        success=Text("Intersection (clamped at 0) over area A + area B - intersection."),
+        success=Text("(intersection, clamped at 0, over area A + area B - intersection)"),
     )
 
 
@@ -494,7 +494,7 @@ def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Ve
                                _largest_region_reference(m)[3] - 1),
                     Text("Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.")),
         ],
-        success=Text("Label the regions, keep the largest, box its pixels."),
+        success=Text("(label the regions, keep the largest, box its pixels)"),
     )
 
 
@@ -552,7 +552,7 @@ def check_spearman(answer: Callable[[torch.Tensor, torch.Tensor], float] | None)
             Mistake(lambda x, y: _pearson(x.argsort(), y.argsort()),
                     Text("argsort gives the positions in sorted order, not each value's rank: apply argsort twice.")),
         ],
-        success=Text("Spearman = Pearson correlation of the ranks."),
+        success=Text("(Spearman = the Pearson correlation of the ranks)"),
     )
 
 
@@ -587,5 +587,5 @@ def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], to
             Mistake(lambda image, saliency, fraction: torch.cat([_deletion_reference(image, saliency, fraction)[:1], image[1:]]),
                     Text("Only one channel went black; set the pixel to 0 in all three channels.")),
         ],
-        success=Text("Deletion removes the most salient pixels first."),
+        success=Text("(deletion removes the most salient pixels first)"),
     )
