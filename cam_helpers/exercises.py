@@ -500,3 +500,332 @@ def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
         )),
     ]
     return compare_on_cases(answer, _normalize_map, cases, mistakes)
+# --- Checkers for notebook 04 (Grad-CAM for any layer) ---
+
+
+def _gradients_cases() -> list[Case]:
+    generator = torch.Generator().manual_seed(4)
+    return [
+        Case("one image, 3 channels, 4x5 grid", (torch.randn(1, 3, 4, 5, generator=generator),)),
+        Case("batch of 2, 8 channels, 7x7 grid", (torch.randn(2, 8, 7, 7, generator=generator),)),
+        Case("a 1x1 grid", (torch.randn(3, 6, 1, 1, generator=generator),)),
+    ]
+
+
+def check_grad_cam_weights(answer: Callable[[torch.Tensor], torch.Tensor] | None) -> Verdict:
+    """Exercise: Grad-CAM's channel weights alpha_k^c from the gradients.
+
+    The answer maps ``gradients (B, C, h, w)`` (d y^c / d A_k(x, y)) to ``alpha (B, C)``:
+    the mean over the positions (x, y).
+    """
+    return compare_on_cases(
+        answer,
+        lambda gradients: gradients.mean(dim=(2, 3)),
+        _gradients_cases(),
+        [
+            Mistake(
+                lambda gradients: gradients.sum(dim=(2, 3)),
+                Text("Close: you summed over the positions. Grad-CAM *averages* them (divide by h * w)."),
+            ),
+            Mistake(
+                lambda gradients: gradients.mean(dim=1),
+                Text("You averaged over the channels; alpha keeps one weight per channel (B, C), "
+                     "so average over the positions x, y instead."),
+            ),
+            Mistake(
+                lambda gradients: gradients.mean(dim=(1, 2, 3)),
+                Text("You averaged over everything; alpha keeps one weight per image and channel (B, C)."),
+            ),
+        ],
+        success=Text("(alpha_k^c is the spatial mean of the gradient: one number per channel)"),
+    )
+
+
+def _cam_cases() -> list[Case]:
+    generator = torch.Generator().manual_seed(40)
+    return [
+        Case("one image, one class, 7x7", (torch.randn(1, 1, 7, 7, generator=generator),)),
+        Case("batch of 2, 5 classes, 7x7", (torch.randn(2, 5, 7, 7, generator=generator),)),
+        Case("a 3x4 grid", (torch.randn(1, 2, 3, 4, generator=generator),)),
+    ]
+
+
+def check_grad_cam_from_cam(answer: Callable[[torch.Tensor], torch.Tensor] | None) -> Verdict:
+    """Exercise: Grad-CAM at the last layer of a GAP -> FC model, computed from its CAM.
+
+    The answer maps ``cam (B, K, h, w)`` to ``ReLU(cam) / (h * w)`` of the same shape.
+    """
+    return compare_on_cases(
+        answer,
+        lambda cam: torch.relu(cam) / (cam.shape[-2] * cam.shape[-1]),
+        _cam_cases(),
+        [
+            Mistake(
+                lambda cam: cam / (cam.shape[-2] * cam.shape[-1]),
+                Text("The scale is right, but negative values remain: Grad-CAM ends with a ReLU."),
+            ),
+            Mistake(
+                torch.relu,
+                Text("The ReLU is right; now the factor: the gradient of a *mean* over h * w positions."),
+            ),
+            Mistake(
+                lambda cam: torch.relu(cam) / cam.shape[-1],
+                Text("Divide by the number of positions, h * w, not by one side."),
+            ),
+        ],
+        success=Text("(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))"),
+    )
+
+
+# --- Checkers for notebook 05 (The CAM explorer) ---
+
+
+def check_layer2_side(answer: int | None) -> Verdict:
+    """Exercise: the side of ResNet18's ``layer2`` map for a 224x224 input (an int)."""
+    return compare_value(
+        answer,
+        28,
+        [
+            (56, Text("56 is layer1's side: layer1 keeps the 56x56 that the stem made; layer2 halves it.")),
+            (112, Text("112 is after the stem's first conv only; its max-pool halves again, and layer2 halves once more.")),
+            (14, Text("14 is layer3's side; count the stride-2 steps again: stem conv, max-pool, layer2.")),
+            (7, Text("7 is the last layer's (layer4) side.")),
+        ],
+        success=Text("224 / 4 (the stem) = 56 at layer1, / 2 at layer2."),
+    )
+
+
+def _resnet_side(layer: str, input_side: int) -> int:
+    stage = int(layer.removeprefix("layer"))
+    return input_side // (4 * 2 ** (stage - 1))  # the stem divides by 4; layer1 keeps it; each next stage halves
+
+
+def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict:
+    """Exercise: a function ``(layer name, input side) -> side of that stage's map`` for ResNet18.
+
+    Layers ``"layer1"`` .. ``"layer4"``; input sides are multiples of 32.
+    """
+    cases = [Case(f"{layer} at {side}x{side}", (layer, side))
+             for side in (224, 320, 64) for layer in ("layer1", "layer2", "layer3", "layer4")]
+    return compare_on_cases(
+        answer,
+        _resnet_side,
+        cases,
+        [
+            Mistake(
+                lambda layer, side: side // 2 ** int(layer.removeprefix("layer")),
+                Text("The stem (a stride-2 conv and a stride-2 max-pool) divides by 4 before layer1 even starts."),
+            ),
+            Mistake(
+                lambda layer, side: side // 2 ** (int(layer.removeprefix("layer")) + 2),
+                Text("layer1 keeps the resolution it is given (its blocks have stride 1); "
+                     "only layer2, layer3 and layer4 halve it."),
+            ),
+        ],
+        success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)"),
+    )
+
+
+# --- Checkers for notebook 06 (Boxes without box labels: weakly supervised localization) ---
+
+
+def _iou_reference(box_a: Sequence[float], box_b: Sequence[float]) -> float:
+    ax0, ay0, ax1, ay1 = box_a
+    bx0, by0, bx1, by1 = box_b
+    width = max(0, min(ax1, bx1) - max(ax0, bx0))
+    height = max(0, min(ay1, by1) - max(ay0, by0))
+    intersection = width * height
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - intersection
+    return float(intersection / union) if union > 0 else 0.0
+
+
+def _iou_no_clamp(box_a: Sequence[float], box_b: Sequence[float]) -> float:
+    ax0, ay0, ax1, ay1 = box_a
+    bx0, by0, bx1, by1 = box_b
+    intersection = (min(ax1, bx1) - max(ax0, bx0)) * (min(ay1, by1) - max(ay0, by0))
+    return float(intersection / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - intersection))
+
+
+def _iou_union_too_big(box_a: Sequence[float], box_b: Sequence[float]) -> float:
+    ax0, ay0, ax1, ay1 = box_a
+    bx0, by0, bx1, by1 = box_b
+    intersection = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    return float(intersection / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0)))
+
+
+def _iou_inclusive(box_a: Sequence[float], box_b: Sequence[float]) -> float:
+    return _iou_reference((*box_a[:2], box_a[2] + 1, box_a[3] + 1), (*box_b[:2], box_b[2] + 1, box_b[3] + 1))
+
+
+def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None) -> Verdict:
+    """Exercise: IoU of two boxes ``(x0, y0, x1, y1)``, end exclusive (a box covers x0 <= x < x1).
+
+    The answer returns a float (a 0-dim tensor works too).
+    """
+    cases = [
+        Case("two overlapping boxes", ((0, 0, 10, 10), (5, 5, 15, 15))),
+        Case("a box inside another", ((0, 0, 20, 20), (5, 5, 10, 10))),
+        Case("the same box twice", ((3, 4, 9, 12), (3, 4, 9, 12))),
+        Case("boxes that only touch at an edge", ((0, 0, 10, 10), (10, 0, 20, 10))),
+        Case("boxes far apart, diagonally", ((0, 0, 4, 4), (10, 10, 14, 14))),
+        Case("boxes side by side, apart", ((0, 0, 4, 10), (6, 0, 10, 10))),
+    ]
+    return compare_on_cases(
+        answer,
+        _iou_reference,
+        cases,
+        [
+            Mistake(_iou_no_clamp, Text("On '{case}' the boxes do not overlap, so the IoU is 0: clamp the "
+                                        "intersection's width and height at 0 (two negatives multiply to a positive).")),
+            Mistake(_iou_union_too_big, Text("The union counts the overlap twice: area A + area B - intersection.")),
+            Mistake(_iou_inclusive, Text("Boxes here are end exclusive: the width is x1 - x0, with no + 1.")),
+        ],
+        success=Text("(intersection, clamped at 0, over area A + area B - intersection)"),
+    )
+
+
+def _largest_region_reference(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask.numpy(), structure=[[1, 1, 1], [1, 1, 1], [1, 1, 1]])
+    if count == 0:
+        return (0, 0, 0, 0)
+    sizes = ndimage.sum_labels(mask.numpy(), labels, index=range(1, count + 1))
+    rows, cols = (labels == 1 + int(sizes.argmax())).nonzero()
+    return (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+
+
+def _as_box(function: Callable[[torch.Tensor], Any]) -> Callable[[torch.Tensor], Any]:
+    """Let a box answer be a tuple, list or tensor of four numbers: compare it as a tuple of ints."""
+
+    def boxed(mask: torch.Tensor) -> Any:
+        box = function(mask)
+        if _is_placeholder(box):
+            return box
+        return tuple(int(v) for v in (box.tolist() if isinstance(box, torch.Tensor) else box))
+
+    return boxed
+
+
+def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Verdict:
+    """Exercise: the box ``(x0, y0, x1, y1)`` (end exclusive) of the largest 8-connected region of a mask.
+
+    ``mask``: (H, W) bool. Pixels that touch at a corner belong to the same region.
+    """
+    def mask_from(rows: list[str]) -> torch.Tensor:
+        return torch.tensor([[c == "#" for c in row] for row in rows])
+
+    cases = [
+        Case("one blob", (mask_from(["......", ".###..", ".###..", "......"]),)),
+        Case("a big and a small region", (mask_from(["##......", "##......", "....####", "....####", "....####"]),)),
+        Case("a region joined only at corners", (mask_from(["#.....##", ".#....##", "..#.....", "...#....", "....#..."]),)),
+    ]
+    return compare_on_cases(
+        None if _is_placeholder(answer) else _as_box(answer),
+        _largest_region_reference,
+        cases,
+        [
+            Mistake(_box_of_all,
+                    Text("On '{case}' your box holds every foreground pixel; keep only the largest connected region.")),
+            Mistake(_largest_region_4,
+                    Text("On '{case}' pixels that touch only at a corner were split apart: use 8-connectivity "
+                         "(scipy.ndimage.label with structure=np.ones((3, 3))).")),
+            Mistake(lambda m: (*_largest_region_reference(m)[:2], _largest_region_reference(m)[2] - 1,
+                               _largest_region_reference(m)[3] - 1),
+                    Text("Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.")),
+        ],
+        success=Text("(label the regions, keep the largest, box its pixels)"),
+    )
+
+
+def _box_of_all(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    rows, cols = mask.nonzero(as_tuple=True)
+    return (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+
+
+def _largest_region_4(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask.numpy())  # scipy's default: 4-connectivity
+    sizes = ndimage.sum_labels(mask.numpy(), labels, index=range(1, count + 1))
+    rows, cols = (labels == 1 + int(sizes.argmax())).nonzero()
+    return (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+
+
+# --- Checkers for notebook 07 (Can we trust the map?) ---
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """(n,) -> (n,) ranks 0..n-1, ties sharing their average rank."""
+    ordered = values.sort().values
+    return (torch.searchsorted(ordered, values) + torch.searchsorted(ordered, values, right=True) - 1).double() / 2
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+def check_spearman(answer: Callable[[torch.Tensor, torch.Tensor], float] | None) -> Verdict:
+    """Exercise: Spearman rank correlation of two 1-D tensors (ties get their average rank).
+
+    The answer returns a float (a 0-dim tensor works too).
+    """
+    generator = torch.Generator().manual_seed(7)
+    a = torch.randn(20, generator=generator)
+    cases = [
+        Case("a map and a monotone transform of it", (a, a.exp())),
+        Case("a map and an unrelated one", (a, torch.randn(20, generator=generator))),
+        Case("a map and its reverse order", (a, -a ** 3)),
+        Case("a map and a noisy copy", (a, a + 0.5 * torch.randn(20, generator=generator))),
+        Case("maps with tied values", (torch.tensor([0.0, 0.0, 1.0, 2.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 0.0, 3.0, 2.0, 2.0]))),
+    ]
+    return compare_on_cases(
+        answer,
+        lambda x, y: _pearson(_ranks(x), _ranks(y)),
+        cases,
+        [
+            Mistake(lambda x, y: _pearson(x, y),
+                    Text("That is the Pearson correlation of the values; Spearman correlates their *ranks*.")),
+            Mistake(lambda x, y: _pearson(x.argsort().argsort(), y.argsort().argsort()),
+                    Text("Right without ties; on '{case}' tied values must share the average of their ranks.")),
+            Mistake(lambda x, y: _pearson(x.argsort(), y.argsort()),
+                    Text("argsort gives the positions in sorted order, not each value's rank: apply argsort twice.")),
+        ],
+        success=Text("(Spearman = the Pearson correlation of the ranks)"),
+    )
+
+
+def _deletion_reference(image: torch.Tensor, saliency: torch.Tensor, fraction: float) -> torch.Tensor:
+    count = round(fraction * saliency.numel())
+    top = saliency.flatten().argsort(descending=True)[:count]  # most important first
+    keep = torch.ones(saliency.numel(), dtype=torch.bool)
+    keep[top] = False
+    return image * keep.view(1, *saliency.shape)  # (3, H, W): removed pixels black in every channel
+
+
+def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None) -> Verdict:
+    """Exercise: one step of a deletion curve.
+
+    ``image`` (3, H, W), ``saliency`` (H, W) at the image's size, ``fraction`` in [0, 1]:
+    return a copy of the image with its ``round(fraction * H * W)`` most salient pixels set to 0
+    (black) in all three channels.
+    """
+    generator = torch.Generator().manual_seed(70)
+    cases = [
+        Case(f"{side}x{side} image, fraction {fraction}",
+             (torch.rand(3, side, side, generator=generator) + 0.1, torch.rand(side, side, generator=generator), fraction))
+        for side, fraction in ((4, 0.25), (8, 0.5), (6, 0.0), (5, 1.0))
+    ]
+    return compare_on_cases(
+        answer,
+        _deletion_reference,
+        cases,
+        [
+            Mistake(lambda image, saliency, fraction: _deletion_reference(image, -saliency, fraction),
+                    Text("You removed the *least* important pixels; deletion removes the most important first.")),
+            Mistake(lambda image, saliency, fraction: torch.cat([_deletion_reference(image, saliency, fraction)[:1], image[1:]]),
+                    Text("Only one channel went black; set the pixel to 0 in all three channels.")),
+        ],
+        success=Text("(deletion removes the most salient pixels first)"),
+    )

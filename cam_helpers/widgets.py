@@ -150,6 +150,11 @@ class CAMExplorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
     # ------------------------------------------------------------------ layers
+    @property
+    def layers(self) -> list[str]:
+        """The layers the Layer menu offers, from the first stage to the last conv layer (read-only copy)."""
+        return list(self._layers)
+
     def _layer_choices(self) -> list[str]:
         """The stages to offer, the CAM layer last (its map is exact CAM)."""
         layers = [layer for layer in self.classifier.stages.values() if layer != self.classifier.feature_layer]

@@ -1,6 +1,6 @@
-"""A real browser: JupyterLab runs notebook 04 and a learner clicks the explorer.
+"""A real browser: JupyterLab runs notebook 05 and a learner clicks the explorer.
 
-Starts JupyterLab on 127.0.0.1 with a token, opens notebooks/04_cam_explorer.ipynb in
+Starts JupyterLab on 127.0.0.1 with a token, opens notebooks/05_cam_explorer.ipynb in
 headless Chromium (Debian's package) through Playwright, runs all cells, picks
 another class and another layer, and checks that the picture changed each time
 and that no error is shown. A screenshot is saved in the test's temporary folder.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from install_browser import find_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = "notebooks/04_cam_explorer.ipynb"
+NOTEBOOK = "notebooks/05_cam_explorer.ipynb"
 CHROMIUM = find_chromium()
 
 pytestmark = [

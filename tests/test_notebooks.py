@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The English series: the numbered notebooks at the top of notebooks/ (a translation such as
+# notebooks/ko/ lives in a subfolder and is checked by its own tests).
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# A notebook that may be linked to before it is merged (written in parallel); empty this set once it exists.
+NOT_YET_MERGED = {"08_which_cam_should_i_use.ipynb"}
 sys.path.insert(0, str(ROOT / "tools"))
 import sync_links  # noqa: E402
 
@@ -21,8 +25,12 @@ def load(path):
     return json.loads(path.read_text())
 
 
-def test_there_are_notebooks():
-    assert NOTEBOOKS, "notebooks/ holds no notebook"
+def test_the_series_is_numbered_00_to_nn_without_gaps():
+    assert not [p.name for p in (ROOT / "notebooks").glob("*.ipynb") if p not in NOTEBOOKS], \
+        "every notebook at the top of notebooks/ is named NN_title.ipynb"
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert numbers == [f"{n:02d}" for n in range(len(numbers))], numbers
+    assert len(numbers) >= 8, f"the series has 00-07 at least; found {numbers}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -52,15 +60,19 @@ def test_notebook_opens_like_a_lecture(path):
     assert "Recap" in text
 
 
-def test_numbering_is_consecutive_and_next_links_exist():
-    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
-    assert numbers == list(range(len(numbers))), numbers
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_links_point_to_existing_notebooks(path):
     names = {p.name for p in NOTEBOOKS}
-    for path in NOTEBOOKS:
-        links = re.findall(r"\]\(((\d\d)_[a-z0-9_]+\.ipynb)\)", "\n".join("".join(c["source"]) for c in load(path)["cells"]))
-        for target, _ in links:
-            future = target[:2] > max(p.name[:2] for p in NOTEBOOKS)
-            assert target in names or future, f"{path.name} links to missing {target}"
+    text = "\n".join("".join(c["source"]) for c in load(path)["cells"])
+    links = re.findall(r"\]\(([^)\s:/]*\.ipynb)\)", text)   # relative links (the badges hold full URLs)
+    for target in links:
+        assert target in names or target in NOT_YET_MERGED - names, f"{path.name} links to missing {target}"
+
+
+def test_every_notebook_but_the_last_links_to_the_next():
+    for path, following in zip(NOTEBOOKS, NOTEBOOKS[1:]):
+        text = "\n".join("".join(c["source"]) for c in load(path)["cells"])
+        assert f"]({following.name})" in text, f"{path.name} has no link to the next notebook, {following.name}"
 
 
 def test_badges_setup_cells_and_readme_agree_with_the_repository_address():
