@@ -93,10 +93,11 @@ class Case:
     """One hidden test case: the arguments given to the answer and to the reference.
 
     ``label`` says what is special about the case ("batch of 3", "one channel"),
-    so a failing case can be named without showing the expected output.
+    so a failing case can be named without showing the expected output; a :class:`Text`
+    label is shown in the language set by :func:`set_language`.
     """
 
-    label: str
+    label: str | Text
     args: tuple
     kwargs: dict = field(default_factory=dict)
 
@@ -124,11 +125,11 @@ _MESSAGES = {
     ),
     "shape": Text(
         "On the case '{case}' your answer has shape {got}, but the right answer has shape {expected}.",
-        "'{case}' 경우에 답의 모양(shape)은 {got}인데, 맞는 답의 모양은 {expected}입니다.",
+        "'{case}' 경우에 답의 형태(shape)는 {got}인데, 맞는 답의 형태는 {expected}입니다.",
     ),
     "values": Text(
         "On the case '{case}' the shape is right but the values differ (largest difference {diff:.3g}).",
-        "'{case}' 경우에 모양은 맞지만 값이 다릅니다 (가장 큰 차이 {diff:.3g}).",
+        "'{case}' 경우에 형태는 맞지만 값이 다릅니다 (가장 큰 차이 {diff:.3g}).",
     ),
     "value": Text(
         "Not quite: {got!r} is not the right answer.",
@@ -185,6 +186,10 @@ def _difference(got: Any, expected: Any, atol: float, rtol: float) -> tuple[str,
     return None if got == expected else ("value", {"got": got})
 
 
+def _label(case: Case) -> str:
+    return case.label.format() if isinstance(case.label, Text) else case.label
+
+
 def _matches(got: Any, mistake: Mistake, case: Case, atol: float, rtol: float) -> bool:
     try:
         wrong = mistake.wrong(*_clone(case.args), **case.kwargs)
@@ -221,7 +226,7 @@ def compare_on_cases(
         try:
             got = answer(*_clone(case.args), **case.kwargs)
         except Exception as error:  # the learner's bug: say where, do not stop Run All
-            return Verdict(False, message("raised", case=case.label, error=f"{type(error).__name__}: {error}"))
+            return Verdict(False, message("raised", case=_label(case), error=f"{type(error).__name__}: {error}"))
         if _is_placeholder(got):
             return Verdict(False, message("not_yet"))
         problem = _difference(got, expected, atol, rtol)
@@ -229,9 +234,9 @@ def compare_on_cases(
             continue
         for mistake in mistakes:
             if _matches(got, mistake, case, atol, rtol):
-                return Verdict(False, mistake.hint.format(case=case.label))
+                return Verdict(False, mistake.hint.format(case=_label(case)))
         key, values = problem
-        return Verdict(False, message(key, case=case.label, **values))
+        return Verdict(False, message(key, case=_label(case), **values))
     extra = " " + success.format() if success else ""
     return Verdict(True, message("passed_cases", n=len(cases), extra=extra))
 

@@ -315,3 +315,10 @@ def test_check_deletion_step():
     assert check_deletion_step(deletion)
     least = check_deletion_step(lambda image, saliency, fraction: deletion(image, -saliency, fraction))
     assert not least and "*least* important" in least.message
+
+
+def test_a_case_label_can_be_korean_too():
+    cases = [Case(Text("a batch", "배치"), (torch.ones(2, 4),))]
+    assert "'a batch'" in compare_on_cases(lambda x: 3 * x, _double, cases).message
+    set_language("ko")
+    assert "'배치' 경우에 형태는 맞지만" in compare_on_cases(lambda x: 3 * x, _double, cases).message

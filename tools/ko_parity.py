@@ -61,7 +61,7 @@ from cam_helpers.exercises import set_language
 from cam_helpers.korean import use_korean_font
 
 set_language("ko")
-use_korean_font()"""
+use_korean_font();  # ';' keeps Jupyter from printing the returned font name"""
 _BLANK = ""
 
 
