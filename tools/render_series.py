@@ -65,10 +65,9 @@ BADGE = re.compile(r"\[!\[([^\]]*)\]\((?:https?:)?//[^)]*\)\]\(([^)]*)\)")
 EXTERNAL_IMAGE = re.compile(r"!\[([^\]]*)\]\(((?:https?:)?//[^)\s]*)[^)]*\)")
 # What a page must not load from elsewhere (links <a href> to other sites are fine).
 EXTERNAL_LOADS = re.compile(
-    r"""<(?:script|img|iframe|audio|video|source|embed)\b[^>]*\bsrc\s*=\s*["']?(?:https?:)?//"""
-    r"""|<link\b[^>]*\bhref\s*=\s*["']?(?:https?:)?//"""
-    r"""|url\(\s*["']?(?:https?:)?//"""
-    r"""|@import\s+["']?(?:url\()?\s*["']?(?:https?:)?//""",
+    r"""(?:<(?:script|img|iframe|audio|video|source|embed)\b[^>]*\bsrc|<link\b[^>]*\bhref)\s*=\s*["']?"""
+    r"""((?:https?:)?//[^"'\s>]*)"""
+    r"""|(?:url\(|@import)\s*["']?((?:https?:)?//[^"'\s)]*)""",
     re.IGNORECASE,
 )
 HEADING = re.compile(r'<h([23]) id="([^"]+)">(.*?)(?:<a class="anchor-link"[^>]*>.*?</a>)?</h\1>', re.DOTALL)
@@ -182,12 +181,18 @@ def plain_text(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
 
 
+def badge_label(alt: str) -> str:
+    """'Open In Colab' stays; 'Binder' becomes 'Open in Binder'."""
+    alt = alt.strip() or "a new tab"
+    return alt if alt.lower().startswith("open") else f"Open in {alt}"
+
+
 def prepare_for_the_web(notebook) -> None:
     """Badge images become text links, other external images become links; widget state is dropped
     (showing it would need the widget manager from a CDN; the text fallback of each widget stays)."""
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            cell.source = BADGE.sub(lambda m: f"[Open in {m.group(1) or 'a new tab'}]({m.group(2)})", cell.source)
+            cell.source = BADGE.sub(lambda m: f"[{badge_label(m.group(1))}]({m.group(2)})", cell.source)
             cell.source = EXTERNAL_IMAGE.sub(lambda m: f"[{m.group(1) or 'image'}]({m.group(2)})", cell.source)
     notebook.metadata.pop("widgets", None)
 
@@ -196,12 +201,16 @@ def execute(notebook, folder: Path, timeout: int) -> None:
     """Run every cell in a fresh kernel with the notebook's folder as working directory, offline."""
     from nbclient import NotebookClient
 
-    os.environ["CAM_HELPERS_OFFLINE"] = "1"  # a rendered series never depends on a download
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(
+        os.environ,
+        CAM_HELPERS_OFFLINE="1",  # a rendered series never depends on a download
+        MPLBACKEND="module://matplotlib_inline.backend_inline",  # figures into the page, whatever the caller's backend
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),  # this tree's cam_helpers
+    )
     NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
         resources={"metadata": {"path": str(folder)}},
-    ).execute()
+    ).execute(env=env)
 
 
 def export(notebook, page: Page, pages: dict[str, list[Page]]) -> str:
@@ -228,7 +237,7 @@ def export(notebook, page: Page, pages: dict[str, list[Page]]) -> str:
 
 
 def check_offline(text: str, where: str) -> None:
-    found = [m.group(0) for m in EXTERNAL_LOADS.finditer(text)]
+    found = [m.group(1) or m.group(2) for m in EXTERNAL_LOADS.finditer(text)]
     if found:
         raise ExternalResourceError(f"{where} would load from another site: {found[:5]}; "
                                     "make it local or a plain link")
