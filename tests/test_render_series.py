@@ -91,7 +91,11 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.example/00) "
              "[![Binder](https://mybinder.org/badge_logo.svg)](https://binder.example/00)")
     write_notebook(notebooks / "00_first.ipynb", md("# 00 · First\n> the first one"), md(badge), md("## Part A\ntext"))
-    write_notebook(notebooks / "01_second.ipynb", md("# 01 · Second\n> the second one"))
+    widget = code("explorer")
+    widget.outputs = [nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "text/plain": "CAMExplorer(...)"})]
+    write_notebook(notebooks / "01_second.ipynb", md("# 01 · Second\n> the second one"), widget)
     write_notebook(notebooks / "02_third.ipynb", md("# 02 · Third\n> the third one"))
     write_notebook(notebooks / "ko" / "00_first.ipynb", md("# 00 · 처음\n> 첫 번째"))
     out = tmp_path / "site"
@@ -120,6 +124,9 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     assert '<a href="https://binder.example/00">Open in Binder</a>' in first
     assert "colab-badge.svg" not in first and "badge_logo.svg" not in first
     assert "the first one" in (out / "index.html").read_text()  # the path through the series
+    # a widget needs a kernel: its place says where to use it, no widget manager is loaded
+    assert '<div class="site-widget-note">' in second
+    assert "Colab or Binder" in second and "widget-view+json" not in second
 
 
 def test_a_page_that_would_load_from_another_site_fails_the_build(tmp_path, capsys):

@@ -51,12 +51,15 @@ WORDS = {
                     "network, every identity checked with an assert you can read.",
            "offline": "This site works offline: the pages were executed when the site was built, and "
                       "formulas are typeset by a copy of MathJax inside the site.",
-           "gallery": "One photo, the CAMs of two of its classes, and one class at four depths of the network."},
+           "gallery": "One photo, the CAMs of two of its classes, and one class at four depths of the network.",
+           "widget": "An interactive widget runs here in Jupyter: open this notebook in Colab or Binder "
+                     "(links at the top of the page) or in JupyterLab to use it."},
     "ko": {"series": "시리즈", "page": "이 페이지", "previous": "이전", "next": "다음",
            "home": "시작 페이지", "path": "시리즈의 순서",
            "intro": "살아 있는 텐서로 설명하는 Class Activation Map.",
            "offline": "이 사이트는 오프라인에서도 동작합니다.",
-           "gallery": "사진 한 장, 두 클래스의 CAM, 네트워크의 네 깊이에서 본 한 클래스."},
+           "gallery": "사진 한 장, 두 클래스의 CAM, 네트워크의 네 깊이에서 본 한 클래스.",
+           "widget": "여기에는 Jupyter에서 동작하는 대화형 위젯이 있습니다: Colab, Binder 또는 JupyterLab에서 열어 사용하세요."},
 }
 
 # [![Colab](https://.../badge.svg)](https://colab...) -> [Open in Colab](https://colab...): the link stays,
@@ -187,13 +190,19 @@ def badge_label(alt: str) -> str:
     return alt if alt.lower().startswith("open") else f"Open in {alt}"
 
 
-def prepare_for_the_web(notebook) -> None:
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def prepare_for_the_web(notebook, widget_note: str) -> None:
     """Badge images become text links, other external images become links; widget state is dropped
-    (showing it would need the widget manager from a CDN; the text fallback of each widget stays)."""
+    (showing it would need the widget manager from a CDN; each widget's place gets a note instead)."""
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = BADGE.sub(lambda m: f"[{badge_label(m.group(1))}]({m.group(2)})", cell.source)
             cell.source = EXTERNAL_IMAGE.sub(lambda m: f"[{m.group(1) or 'image'}]({m.group(2)})", cell.source)
+        for output in cell.get("outputs", []):
+            if WIDGET_VIEW in output.get("data", {}):
+                output["data"] = {"text/html": f'<div class="site-widget-note">{html.escape(widget_note)}</div>'}
     notebook.metadata.pop("widgets", None)
 
 
@@ -247,7 +256,7 @@ def render_page(page: Page, pages: dict[str, list[Page]], out_dir: Path, execute
     notebook = read_notebook(page.source)
     if execute_cells:
         execute(notebook, page.source.parent, timeout)
-    prepare_for_the_web(notebook)
+    prepare_for_the_web(notebook, WORDS[page.language]["widget"])
     text = export(notebook, page, pages)
     check_offline(text, page.href)
     target = out_dir / page.href
