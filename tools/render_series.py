@@ -291,8 +291,11 @@ def landing_html(language: str, pages: dict[str, list[Page]], gallery: str | Non
 
 def copy_assets(out_dir: Path) -> str | None:
     """MathJax (from the jupyter-server-mathjax package) and the gallery into the site; the gallery's site path."""
-    import jupyter_server_mathjax
-
+    try:
+        import jupyter_server_mathjax
+    except ImportError as error:
+        raise SystemExit("The site needs MathJax from the package jupyter-server-mathjax: "
+                         "pip install jupyter-server-mathjax (it is in the test extra)") from error
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     if not (out_dir / "mathjax" / "MathJax.js").exists():
         shutil.copytree(mathjax, out_dir / "mathjax", dirs_exist_ok=True)
