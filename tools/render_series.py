@@ -104,10 +104,6 @@ def title_and_summary(notebook, fallback: str) -> tuple[str, str]:
     return title, summary
 
 
-def title_of(source: Path) -> str:
-    return title_and_summary(read_notebook(source), source.stem)[0]
-
-
 def series_pages(source_dir: Path, names: list[Path] | None = None) -> dict[str, list[Page]]:
     """The English pages in teaching order and their Korean twins that exist (notebooks/ko/<same name>)."""
     sources = names or sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
