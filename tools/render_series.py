@@ -330,20 +330,23 @@ def main(argv: list[str] | None = None) -> int:
 
     gallery = copy_assets(out_dir)
     total = time.perf_counter()
+    failed = []  # a failing notebook does not stop the others: the build reports them all at the end
     for page in pages["en"] + pages["ko"]:
         if wanted and page.source.stem not in wanted:
             continue
         start = time.perf_counter()
         try:
-            target = render_page(page, pages, out_dir, not args.no_execute, args.timeout)
+            render_page(page, pages, out_dir, not args.no_execute, args.timeout)
         except ExternalResourceError as error:
             print(f"{page.href}: {error}", file=sys.stderr)
-            return 1
+            failed.append(page.href)
+            continue
         except Exception as error:  # a cell failed: name the notebook, show the kernel's message
             print(f"{page.source}: could not be executed and rendered:\n{error}", file=sys.stderr)
-            return 1
+            failed.append(page.href)
+            continue
         verb = "rendered" if args.no_execute else "executed and rendered"
-        print(f"{page.href}: {verb} in {time.perf_counter() - start:.1f} s")
+        print(f"{page.href}: {verb} in {time.perf_counter() - start:.1f} s", flush=True)
     for language in ("en", "ko"):
         if pages[language]:
             index = out_dir / ("ko/index.html" if language == "ko" else "index.html")
@@ -352,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             check_offline(text, index.name)
             index.write_text(text, encoding="utf-8")
     print(f"site: {out_dir / 'index.html'} ({time.perf_counter() - total:.1f} s)")
+    if failed:
+        print(f"not built: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
