@@ -124,6 +124,11 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     assert '<a href="https://binder.example/00">Open in Binder</a>' in first
     assert "colab-badge.svg" not in first and "badge_logo.svg" not in first
     assert "the first one" in (out / "index.html").read_text()  # the path through the series
+    # search: titles and section headings of every page, offline (a script, not a fetch)
+    index = (out / "search-index.js").read_text()
+    assert index.startswith("window.SITE_SEARCH = ") and '"section": "Part A", "anchor": "Part-A"' in index
+    assert 'class="site-search"' in first and 'src="search-index.js"' in first
+    assert (out / "search.js").exists()
     # a widget needs a kernel: its place says where to use it, no widget manager is loaded
     assert '<div class="site-widget-note">' in second
     assert "Colab or Binder" in second and "widget-view+json" not in second
@@ -225,6 +230,12 @@ def test_a_built_page_reads_offline_in_a_real_browser(local_server, tmp_path):
             assert page.locator(".jp-InputPrompt", has_text="[1]:").count() == 1
             outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
             assert any("[512, 7, 7]" in text for text in outputs), "no output of an executed cell"
+
+            # search, offline: a section of this page is found from its heading's words
+            page.fill("input.site-search", "upsample image")
+            result = page.locator(".site-search-results a").first
+            result.wait_for(timeout=10_000)
+            assert result.get_attribute("href").startswith(f"{FORMULA_NOTEBOOK}.html#")
 
             page.goto(f"{local_server}/index.html", wait_until="load")
             assert page.locator("img.gallery").evaluate("img => img.naturalWidth") > 0

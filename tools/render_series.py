@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
 import re
 import shutil
@@ -45,7 +46,7 @@ SITE_FILES = Path(__file__).resolve().parent / "site"
 SERIES_TITLE = {"en": "CAM notebooks", "ko": "CAM 노트북"}
 LANGUAGE_NAMES = {"en": "English", "ko": "한국어"}
 WORDS = {
-    "en": {"series": "The series", "page": "On this page", "previous": "Previous", "next": "Next",
+    "en": {"series": "The series", "search": "Search the series", "page": "On this page", "previous": "Previous", "next": "Next",
            "home": "Start page", "path": "The path through the series",
            "intro": "Class Activation Maps, explained with live tensors: every shape printed from a real "
                     "network, every identity checked with an assert you can read.",
@@ -54,7 +55,7 @@ WORDS = {
            "gallery": "One photo, the CAMs of two of its classes, and one class at four depths of the network.",
            "widget": "An interactive widget runs here in Jupyter: open this notebook in Colab or Binder "
                      "(links at the top of the page) or in JupyterLab to use it."},
-    "ko": {"series": "시리즈", "page": "이 페이지", "previous": "이전", "next": "다음",
+    "ko": {"series": "시리즈", "search": "시리즈 검색", "page": "이 페이지", "previous": "이전", "next": "다음",
            "home": "시작 페이지", "path": "시리즈의 순서",
            "intro": "살아 있는 텐서로 설명하는 Class Activation Map.",
            "offline": "이 사이트는 오프라인에서도 동작합니다.",
@@ -148,13 +149,17 @@ def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[i
     for page in pages:
         mark = ' class="current" aria-current="page"' if current is not None and page.href == current.href else ""
         items.append(f'<li{mark}><a href="{html.escape(relative(page.href, here))}">{html.escape(page.title)}</a></li>')
+    root = relative("", here)
+    search = (f'<input type="search" class="site-search" data-root="{root}" placeholder="{words["search"]}" '
+              f'aria-label="{words["search"]}"><ol class="site-search-results"></ol>'
+              f'<script src="{root}search-index.js"></script><script src="{root}search.js"></script>')
     toc = ""
     if sections:
         entries = "".join(
             f'<li class="level-{level}"><a href="#{html.escape(anchor)}">{text}</a></li>' for level, anchor, text in sections
         )
         toc = f'<h2>{words["page"]}</h2><ul class="site-page-toc">{entries}</ul>'
-    return (f'<nav class="site-sidebar" aria-label="{words["series"]}"><h2>{words["series"]}</h2>'
+    return (f'<nav class="site-sidebar" aria-label="{words["series"]}">{search}<h2>{words["series"]}</h2>'
             f'<ol class="site-toc" start="0">{"".join(items)}</ol>{toc}</nav>')
 
 
@@ -285,6 +290,23 @@ def landing_html(language: str, pages: dict[str, list[Page]], gallery: str | Non
     )
 
 
+def write_search_index(out_dir: Path, pages: dict[str, list[Page]]) -> None:
+    """search-index.js: every built page's title and section headings (read back from the pages, so
+    a partial build with --only keeps the others' entries)."""
+    index: dict[str, list[dict[str, str]]] = {}
+    for language, language_pages in pages.items():
+        entries = index.setdefault(language, [])
+        for page in language_pages:
+            entries.append({"href": page.href, "title": page.title, "section": "", "anchor": "", "text": page.summary})
+            built = out_dir / page.href
+            if built.exists():
+                for _, anchor, text in HEADING.findall(built.read_text(encoding="utf-8")):
+                    entries.append({"href": page.href, "title": page.title, "section": plain_text(text), "anchor": anchor})
+    script = "window.SITE_SEARCH = " + json.dumps(index, ensure_ascii=False).replace("</", "<\\/") + ";\n"
+    (out_dir / "search-index.js").write_text(script, encoding="utf-8")
+    shutil.copy2(SITE_FILES / "search.js", out_dir / "search.js")
+
+
 def copy_assets(out_dir: Path) -> str | None:
     """MathJax (from the jupyter-server-mathjax package) and the gallery into the site; the gallery's site path."""
     try:
@@ -354,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             text = landing_html(language, pages, gallery)
             check_offline(text, index.name)
             index.write_text(text, encoding="utf-8")
+    write_search_index(out_dir, pages)
     print(f"site: {out_dir / 'index.html'} ({time.perf_counter() - total:.1f} s)")
     if failed:
         print(f"not built: {', '.join(failed)}", file=sys.stderr)
