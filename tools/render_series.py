@@ -8,7 +8,8 @@
 
 What a reader gets: a landing page with the gallery and the path through the series; one page per
 notebook, executed offline at build time (its own folder as working directory, CAM_HELPERS_OFFLINE=1),
-with its figures inline, a sidebar (the series and the page's sections), previous/next links and,
+with its figures inline, a sidebar (a search of every page's title and sections, the series, the
+page's sections), previous/next links and,
 where `notebooks/ko/<same name>` exists, a switch to the Korean page (and back). The Korean edition
 gets its own landing page under ko/.
 
@@ -22,7 +23,7 @@ Why plain nbconvert and a template, not a site builder: Jupyter Book 2 / MyST ne
 downloads its theme at build time, and Jupyter Book 1 (Sphinx) loads MathJax from a CDN by default
 and brings a large dependency tree; nbconvert and nbclient are already in the test environment and
 give JupyterLab's own look. The frame (header, sidebar, pager) is one small template beside this
-file (tools/site/series.html.j2 and site.css).
+file (tools/site/series.html.j2, site.css and search.js).
 
 The notebooks in notebooks/ stay untouched (they are source, without outputs); the executed copies
 live only in the build folder, which git ignores.
