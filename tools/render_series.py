@@ -8,10 +8,9 @@
 
 What a reader gets: a landing page with the gallery and the path through the series; one page per
 notebook, executed offline at build time (its own folder as working directory, CAM_HELPERS_OFFLINE=1),
-with its figures inline, a sidebar (a search of every page's title and sections, the series, the
-page's sections), previous/next links and,
-where `notebooks/ko/<same name>` exists, a switch to the Korean page (and back). The Korean edition
-gets its own landing page under ko/.
+with its figures inline; a sidebar with a search (every page's title and sections), the series and
+the page's sections; previous/next links; and, where `notebooks/ko/<same name>` exists, a switch to
+the Korean page (and back). The Korean edition gets its own landing page under ko/.
 
 Nothing is fetched at reading time: the pages carry their styles inline, MathJax 2.7 is copied into
 the site from the PyPI package `jupyter-server-mathjax` (the copy Jupyter itself serves), RequireJS,
