@@ -20,17 +20,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
 from cam_helpers.models import load_classifier  # noqa: E402
 from cam_helpers.widgets import CAMExplorer  # noqa: E402
+from timing import synchronize  # noqa: E402
+
+DEVICE = torch.device("cpu")  # set by --device
 
 
 def timed(action) -> float:
+    synchronize(DEVICE)
     start = time.perf_counter()
     action()
+    synchronize(DEVICE)  # on CUDA: wait for the queued work, so the timer measures it
     return (time.perf_counter() - start) * 1000
 
 
@@ -38,9 +44,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="resnet18", help="resnet18 (random weights offline: same cost) or efficientnet_lite0")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     pretrained = args.model != "resnet18"
-    classifier = load_classifier(args.model, pretrained=pretrained)
+    classifier = load_classifier(args.model, pretrained=pretrained, device=DEVICE)
     print(f"model: {classifier.description}; torch threads: {torch.get_num_threads()}")
 
     explorer = CAMExplorer(classifier, images={"cat_and_coffee": "cat_and_coffee", "coffee": "coffee"})

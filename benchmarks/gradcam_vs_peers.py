@@ -2,9 +2,9 @@
 """Our CAM and Grad-CAM against torchcam, pytorch-grad-cam and captum, on the same work.
 
     .venv/bin/pip install -e ".[bench]"      # torchcam, grad-cam, captum (optional)
-    .venv/bin/python benchmarks/gradcam_vs_peers.py [--repeats 7] [--batch-sizes 1 8]
+    .venv/bin/python benchmarks/gradcam_vs_peers.py [--repeats 7] [--batch-sizes 1 8] [--device cpu]
 
-ResNet18 at 224x224 on the CPU, with the bundled sample photos. For each batch
+ResNet18 at 224x224 on the CPU (or --device cuda: timings synchronised), with the bundled sample photos. For each batch
 size it times (median of --repeats runs after a warm-up, time.perf_counter;
 the methods take turns in a shuffled order within each repeat, so a busy
 machine slows all alike):
@@ -163,12 +163,12 @@ PEERS = {
 # --------------------------------------------------------------------------- #
 
 
-def load_model():
+def load_model(device: torch.device):
     try:
-        return load_classifier("resnet18"), "torchvision's ImageNet weights"
+        return load_classifier("resnet18", device=device), "torchvision's ImageNet weights"
     except WeightsUnavailableError:
         torch.manual_seed(0)
-        return load_classifier("resnet18", pretrained=False), (
+        return load_classifier("resnet18", pretrained=False, device=device), (
             "random weights (ImageNet weights not in the cache; the time does not depend on "
             "the weights, and the agreement check compares the same maths)"
         )
@@ -180,14 +180,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="default: the machine's cores")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (timings then synchronise the GPU)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="captum")
-    classifier, weights = load_model()
+    device = torch.device(args.device)
+    classifier, weights = load_model(device)
     model = classifier.model
     fc_weight = classifier.fc.weight.detach()
-    print(f"torch {torch.__version__}, CPU, torch.get_num_threads() = {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, device {device}, torch.get_num_threads() = {torch.get_num_threads()}")
     print(f"model: ResNet18 with {weights}; input 224x224, the bundled sample photos")
     print(f"median of {args.repeats} repeats after {args.warmup} warm-up round(s); ratio = time / forward pass of the same batch")
 
@@ -204,7 +206,7 @@ def main() -> None:
     summary = []
     for batch_size in args.batch_sizes:
         pictures = [load_sample(names[i % len(names)]) for i in range(batch_size)]
-        images = preprocess(pictures, classifier.transform)  # (B, 3, 224, 224)
+        images = preprocess(pictures, classifier.transform).to(device)  # (B, 3, 224, 224)
         with torch.no_grad():
             logits = model(images)
         tops = {k: logits.topk(k, dim=-1).indices for k in TOP_KS}  # (B, k)
@@ -275,7 +277,7 @@ def main() -> None:
                         rows.append((f"{label} ({calls})", layer, f"top-{k}", action, f"{r:.5f}"))
         assert all(p.grad is None for p in model.parameters())
 
-        times = median_ms({f"{i}": row[3] for i, row in enumerate(rows)}, args.repeats, args.warmup)
+        times = median_ms({f"{i}": row[3] for i, row in enumerate(rows)}, args.repeats, args.warmup, device)
         base = times["0"]
         print(f"\nbatch {batch_size}:")
         print(f"  {'method':<46} {'layer':<7} {'classes':<7} {'ms':>9} {'x fwd':>7}  {'min r vs ours':>13}")

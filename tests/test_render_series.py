@@ -1,27 +1,245 @@
-"""The rendered-series command executes a notebook and writes HTML (on a tiny notebook)."""
+"""The rendered series (tools/render_series.py): executed pages, navigation, language switch, offline.
 
+The first tests build tiny series of our own in a temporary folder (seconds). The browser test
+builds notebook 02 for real (executed, about a minute), serves the site on 127.0.0.1 and opens it
+in headless Chromium with every request to another host blocked and recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
 import sys
+import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render_series  # noqa: E402
+from install_browser import find_chromium  # noqa: E402
+
+CHROMIUM = find_chromium()
+FORMULA_NOTEBOOK = "02_gap_pipeline"
 
 
-def test_render_a_small_notebook(tmp_path):
+def write_notebook(path: Path, *cells) -> Path:
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell("# 99 · Tiny\n> a test"),
-        nbformat.v4.new_code_cell("from cam_helpers.cam import normalize_maps\nimport torch\nprint(normalize_maps(torch.ones(1, 2, 2)).sum().item())"),
-    ]
+    notebook.cells = list(cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source = tmp_path / "99_tiny.ipynb"
-    nbformat.write(notebook, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+class Links(HTMLParser):
+    """Every <a> of a page as a dict of its attributes (in any order)."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.anchors: list[dict[str, str]] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+def link(page: str, **wanted: str) -> dict[str, str] | None:
+    """The first link whose attributes include `wanted` (rel="prev", class_="lang-switch", ...)."""
+    wanted = {key.rstrip("_"): value for key, value in wanted.items()}
+    return next((a for a in Links(page).anchors if all(a.get(k) == v for k, v in wanted.items())), None)
+
+
+def md(text: str):
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def code(text: str):
+    return nbformat.v4.new_code_cell(text)
+
+
+def test_render_a_small_notebook_executes_it_with_figures_inline(tmp_path):
+    source = write_notebook(
+        tmp_path / "99_tiny.ipynb",
+        md("# 99 · Tiny\n> a test\n\n## A section"),
+        # 0, 2, 4, 8 normalised are 0, 0.25, 0.5, 1: only running the cell prints "total=1.750".
+        code("from cam_helpers.cam import normalize_maps\nimport torch\n"
+             "print(f'total={normalize_maps(torch.tensor([[[0., 2.], [4., 8.]]])).sum().item():.3f}')"),
+        code("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()"),
+    )
     out = tmp_path / "site"
     assert render_series.main(["--out", str(out), str(source)]) == 0
     page = (out / "99_tiny.html").read_text()
-    assert "0.0" in page  # the executed output is in the page
+    assert "total=1.750" in page  # the executed cell's output, not in the source
+    assert "total=1.750" not in source.read_text()
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', page), "the figure is not inline"
+    assert re.search(r"In(?:\s|&nbsp;)*\[1\]:", page)  # an execution count: the cell ran
     assert "99 · Tiny" in (out / "index.html").read_text()
+    assert (out / "mathjax" / "MathJax.js").exists()
+    assert 'src="mathjax/MathJax.js' in page
     assert '"outputs": []' in source.read_text()  # the source notebook stays clean
+
+
+def test_navigation_language_switch_and_badges_without_execution(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.example/00) "
+             "[![Binder](https://mybinder.org/badge_logo.svg)](https://binder.example/00)")
+    write_notebook(notebooks / "00_first.ipynb", md("# 00 · First\n> the first one"), md(badge), md("## Part A\ntext"))
+    widget = code("explorer")
+    widget.outputs = [nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "text/plain": "CAMExplorer(...)"})]
+    write_notebook(notebooks / "01_second.ipynb", md("# 01 · Second\n> the second one"), widget)
+    write_notebook(notebooks / "02_third.ipynb", md("# 02 · Third\n> the third one"))
+    write_notebook(notebooks / "ko" / "00_first.ipynb", md("# 00 · 처음\n> 첫 번째"))
+    out = tmp_path / "site"
+    assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute"]) == 0
+
+    first, second, third = ((out / f"{n}.html").read_text() for n in ("00_first", "01_second", "02_third"))
+    korean = (out / "ko" / "00_first.html").read_text()
+    # previous / next along the series; the first page's "previous" is the start page
+    assert link(first, rel="prev")["href"] == "index.html" and link(first, rel="next")["href"] == "01_second.html"
+    assert link(second, rel="prev")["href"] == "00_first.html" and link(second, rel="next")["href"] == "02_third.html"
+    assert link(third, rel="prev")["href"] == "01_second.html" and link(third, rel="next") is None
+    # the sidebar lists the whole series, the current page marked; the page's sections too
+    for page in (first, second, third):
+        assert all(link(page, href=f"{n}.html") for n in ("00_first", "01_second", "02_third"))
+    assert re.search(r'<li[^>]*class="current"[^>]*><a href="01_second.html"', second)
+    assert link(first, href="#Part-A")
+    # the language switch: only where the twin exists, both ways
+    assert link(first, class_="lang-switch", hreflang="ko")["href"] == "ko/00_first.html"
+    assert link(korean, class_="lang-switch", hreflang="en")["href"] == "../00_first.html"
+    assert link(second, class_="lang-switch") is None and link(third, class_="lang-switch") is None
+    assert 'src="../mathjax/MathJax.js' in korean
+    assert (out / "ko" / "index.html").exists()
+    assert link((out / "index.html").read_text(), class_="lang-switch")["href"] == "ko/index.html"
+    # badges: the links stay, the external images go
+    assert '<a href="https://colab.example/00">Open In Colab</a>' in first
+    assert '<a href="https://binder.example/00">Open in Binder</a>' in first
+    assert "colab-badge.svg" not in first and "badge_logo.svg" not in first
+    assert "the first one" in (out / "index.html").read_text()  # the path through the series
+    # search: titles and section headings of every page, offline (a script, not a fetch)
+    index = (out / "search-index.js").read_text()
+    assert index.startswith("window.SITE_SEARCH = ") and '"section": "Part A", "anchor": "Part-A"' in index
+    assert 'class="site-search"' in first and 'src="search-index.js"' in first
+    assert (out / "search.js").exists()
+    # a widget needs a kernel: its place says where to use it, no widget manager is loaded
+    assert '<div class="site-widget-note">' in second
+    assert "Colab or Binder" in second and "widget-view+json" not in second
+
+
+def test_a_page_that_would_load_from_another_site_fails_the_build(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    write_notebook(notebooks / "00_remote.ipynb", md("# 00 · Remote\n<script src=\"https://cdn.example/x.js\"></script>"))
+    assert render_series.main(["--out", str(tmp_path / "site"), "--source", str(notebooks), "--no-execute"]) == 1
+    assert "https://cdn.example/x.js" in capsys.readouterr().err
+
+
+def test_only_names_an_unknown_notebook_clearly(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    write_notebook(notebooks / "00_first.ipynb", md("# 00 · First"))
+    assert render_series.main(["--out", str(tmp_path / "site"), "--source", str(notebooks), "--only", "07_nope"]) == 2
+    assert "07_nope" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- #
+# A real browser, offline
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("series")
+    assert render_series.main(["--out", str(out), "--only", FORMULA_NOTEBOOK]) == 0
+    return out
+
+
+@pytest.fixture()
+def local_server(built_site):
+    """The site on 127.0.0.1 (as GitHub Pages would serve it), on a free port."""
+    handler = functools.partial(QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's 'chromium' package "
+                    "(apt-get install chromium, or python tests/install_browser.py) or set CAM_CHROMIUM")
+@pytest.mark.skipif(not (ROOT / "notebooks" / f"{FORMULA_NOTEBOOK}.ipynb").exists(), reason=f"{FORMULA_NOTEBOOK} is not there")
+def test_a_built_page_reads_offline_in_a_real_browser(local_server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+    url = f"{local_server}/{FORMULA_NOTEBOOK}.html"
+    left_home: list[str] = []
+
+    def only_local(route):
+        address = route.request.url
+        if address.startswith(local_server) or address.startswith("file://") or address.startswith(("data:", "about:")):
+            route.continue_()
+        else:
+            left_home.append(address)
+            route.abort()
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", only_local)
+            page.on("request", lambda r: None if r.url.startswith((local_server, "file://", "data:", "about:")) else left_home.append(r.url))
+            page.goto(url, wait_until="load", timeout=60_000)
+            # MathJax typesets after load: wait until its output is there and its queue is empty.
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.Hub && document.querySelectorAll('.MathJax_Display').length > 0"
+                " && MathJax.Hub.queue.pending === 0 && !MathJax.Hub.queue.running",
+                timeout=60_000,
+            )
+            visible = page.inner_text("main")
+            assert "$$" not in visible and "\\sum_k" not in visible, "a formula is shown as raw TeX"
+            assert page.locator(".MathJax_Display").count() >= 1
+            assert page.locator(".MathJax_Error, .merror").count() == 0
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=False)
+
+            # navigation: previous/next, the series in the sidebar, the page's sections
+            assert page.locator("a[rel=prev]").get_attribute("href") == "01_flatten_pipeline.html"
+            assert page.locator("a[rel=next]").get_attribute("href") == "03_cam_step_by_step.html"
+            assert page.locator(".site-toc a").count() >= 8
+            assert page.locator(".site-page-toc a").count() >= 3
+            assert page.locator(".site-toc li.current a").get_attribute("href") == f"{FORMULA_NOTEBOOK}.html"
+
+            # executed at build time: numbered prompts and the live shape of the last conv layer in an output
+            assert page.locator(".jp-InputPrompt", has_text="[1]:").count() == 1
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert any("[512, 7, 7]" in text for text in outputs), "no output of an executed cell"
+
+            # search, offline: a section of this page is found from its heading's words
+            page.fill("input.site-search", "upsample image")
+            result = page.locator(".site-search-results a").first
+            result.wait_for(timeout=10_000)
+            assert result.get_attribute("href").startswith(f"{FORMULA_NOTEBOOK}.html#")
+
+            page.goto(f"{local_server}/index.html", wait_until="load")
+            assert page.locator("img.gallery").evaluate("img => img.naturalWidth") > 0
+            assert page.locator(".site-path li").count() >= 8
+        finally:
+            browser.close()
+    assert left_home == [], f"requests that left 127.0.0.1: {left_home}"
