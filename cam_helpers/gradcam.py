@@ -278,12 +278,18 @@ def grad_cam(
 
     logits, activations = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
     features = activations[name]  # (B, C, h, w)
+    if features.dim() != 4:
+        choices = ", ".join(repr(n) for n in (classifier.stages.values() if classifier else [])) or "e.g. 'layer3'"
+        raise ValueError(
+            f"Grad-CAM needs feature maps (B, C, h, w), but layer {name!r} gives {tuple(features.shape)}. "
+            f"Choose a convolutional layer or block ({choices})."
+        )
     num_classes = logits.shape[1]
     # Ordinary tensors with gradient recording, also inside the caller's no_grad() or inference_mode().
     with torch.inference_mode(False), torch.enable_grad():
         if index is None:
             if not 1 <= top_k <= num_classes:
-                raise ValueError(f"top_k must lie in 1..{num_classes}; got {top_k}")
+                raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
             index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
         index = as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
         scores = logits.gather(1, index)  # (B, n): y^c for each image and class
