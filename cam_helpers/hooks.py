@@ -25,7 +25,7 @@ from torch import nn
 
 from .names import did_you_mean
 
-__all__ = ["capture", "Captured", "eval_mode", "resolve_layer", "layer_name", "count_hooks"]
+__all__ = ["capture", "Captured", "eval_mode", "resolve_layer", "count_hooks"]
 
 
 @contextmanager
@@ -46,17 +46,6 @@ def eval_mode(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
             module.training = training
 
 
-def layer_name(model: nn.Module, layer: nn.Module) -> str:
-    """The dotted name of ``layer`` inside ``model`` (``""`` for the model itself)."""
-    for name, module in model.named_modules():
-        if module is layer:
-            return name
-    raise ValueError(
-        f"the module {type(layer).__name__} is not part of this model; "
-        "pass a layer of the same model object, or its name as a string"
-    )
-
-
 def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
     """Turn a layer name (``"layer4"``) or module into ``(name, module)``.
 
@@ -64,7 +53,13 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     the top-level children, so a learner sees what would work.
     """
     if isinstance(layer, nn.Module):
-        return layer_name(model, layer), layer
+        for name, module in model.named_modules():
+            if module is layer:
+                return name, layer
+        raise ValueError(
+            f"the module {type(layer).__name__} is not part of this model; "
+            "pass a layer of the same model object, or its name as a string"
+        )
     modules = dict(model.named_modules())
     if layer in modules:
         return layer, modules[layer]

@@ -27,7 +27,6 @@ from tqdm.auto import tqdm  # a notebook widget in Jupyter, a text bar elsewhere
 from .hooks import eval_mode
 
 __all__ = [
-    "conv_trunk",
     "GAPNet",
     "FlattenNet",
     "TrainingHistory",
@@ -40,7 +39,7 @@ __all__ = [
 DEFAULT_CHANNELS = (16, 32, 64, 128)
 
 
-def conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
+def _conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
     """Conv blocks (conv 3x3 -> batch norm -> ReLU, then 2x2 max-pool except the last).
 
     With 4 blocks a (B, 3, 64, 64) batch becomes (B, channels[-1], 8, 8).
@@ -75,7 +74,7 @@ class GAPNet(nn.Module):
     def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
         super().__init__()
         with _seeded(seed):  # the initial weights depend only on the seed
-            self.features = conv_trunk(channels)
+            self.features = _conv_trunk(channels)
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(channels[-1], num_classes)
@@ -107,7 +106,7 @@ class FlattenNet(nn.Module):
         super().__init__()
         side = image_size // 2 ** (len(channels) - 1)  # each pool halves the side
         with _seeded(seed):
-            self.features = conv_trunk(channels)
+            self.features = _conv_trunk(channels)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(channels[-1] * side * side, num_classes)
 
