@@ -16,7 +16,8 @@ at every position, so Grad-CAM there is exactly ReLU(CAM) / (h w).
 How this module computes it:
 
 * ONE forward pass. Everything before the chosen layer runs without recording
-  a graph; a forward hook turns the layer's output into the start of the graph.
+  a graph; a forward hook turns the layer's output into the start of the graph
+  (:func:`cam_helpers.hooks.capture` with ``start_graph=True``).
   So the backward pass stops at the layer: no gradient for the input or any
   parameter (no ``.grad`` is ever written), and frozen parameters or a
   surrounding ``torch.no_grad()`` do not matter.
