@@ -25,6 +25,10 @@ FLATTEN_REASON = (
     "channel at one position and there is no per-channel class weight to sum the maps "
     f"with. {_USE_GRAD_CAM}"
 )
+_NO_LINEAR = (
+    "{label} has no nn.Linear layer, so there are no class weights for CAM. "
+    "Use Grad-CAM (cam_helpers.gradcam) on a conv layer instead."
+)
 # Modules that may sit between the feature maps and the FC layer without changing the identity.
 _POOL_TYPES = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 
@@ -72,10 +76,7 @@ def last_linear_name(model: nn.Module) -> str:
     """The dotted name of the model's last ``nn.Linear`` (the class scores of a plain classifier)."""
     linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     if not linears:
-        raise CAMNotApplicableError(
-            f"{type(model).__name__} has no nn.Linear layer, so there are no class weights "
-            "for CAM. Use Grad-CAM (cam_helpers.gradcam) on a conv layer instead."
-        )
+        raise CAMNotApplicableError(_NO_LINEAR.format(label=type(model).__name__))
     return linears[-1]
 
 
@@ -112,10 +113,7 @@ def _final_linear(records: list[_Record], logits: torch.Tensor, label: str) -> i
     """Index of the last Linear layer, which must produce the logits themselves."""
     fc_index = max((i for i, (_, m, _, _) in enumerate(records) if isinstance(m, nn.Linear)), default=None)
     if fc_index is None:
-        raise CAMNotApplicableError(
-            f"{label} has no nn.Linear layer, so there are no class weights for CAM. "
-            "Use Grad-CAM (cam_helpers.gradcam) on a conv layer instead."
-        )
+        raise CAMNotApplicableError(_NO_LINEAR.format(label=label))
     fc_name, _, fc_out, _ = records[fc_index]
     if fc_out.shape != logits.shape or not torch.allclose(fc_out, logits):
         raise CAMNotApplicableError(
