@@ -18,7 +18,7 @@ import torch
 
 from torch import nn
 
-from .cam import as_class_index_tensor, class_activation_maps, upsample_and_normalize
+from .cam import class_activation_maps, upsample_and_normalize
 from .hooks import capture
 from .models import Classifier
 
@@ -114,21 +114,8 @@ def forward_with_features(classifier: Classifier, batch: torch.Tensor) -> tuple[
 
 
 def resolve_classes(classifier: Classifier, classes: ClassSpec, batch: int) -> torch.Tensor | None:
-    """Class indices or names -> a (B, n) long tensor (None stays None)."""
-    if classes is None:
-        return None
-    if isinstance(classes, torch.Tensor):
-        index = classes.long()
-    elif isinstance(classes, (int, str)):
-        index = torch.tensor([classifier.class_index(classes)])
-    else:
-        items = list(classes)
-        if items and all(isinstance(c, (list, tuple)) for c in items):
-            index = torch.tensor([[classifier.class_index(c) for c in row] for row in items])
-        else:
-            index = torch.tensor([classifier.class_index(c) for c in items])
-    # Same shape rules and range check as the CAM maths: (B, n), one list per image or shared.
-    return as_class_index_tensor(index, batch, classifier.num_classes, index.device)
+    """Class indices or names -> a (B, n) long tensor (None stays None): :meth:`Classifier.resolve_classes`."""
+    return classifier.resolve_classes(classes, batch)
 
 
 def explain(

@@ -16,7 +16,8 @@ at every position, so Grad-CAM there is exactly ReLU(CAM) / (h w).
 How this module computes it:
 
 * ONE forward pass. Everything before the chosen layer runs without recording
-  a graph; a forward hook turns the layer's output into the start of the graph.
+  a graph; a forward hook turns the layer's output into the start of the graph
+  (:func:`cam_helpers.hooks.capture` with ``start_graph=True``).
   So the backward pass stops at the layer: no gradient for the input or any
   parameter (no ``.grad`` is ever written), and frozen parameters or a
   surrounding ``torch.no_grad()`` do not matter.
@@ -34,16 +35,15 @@ then redoes only the cheap backward part, as often as needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .cam import as_class_index_tensor, normalize_maps, upsample_maps
-from .hooks import Captured, resolve_layer
-from .models import Classifier
+from .classifier import ClassSpec, Classifier
+from .hooks import capture, resolve_layer
 
 __all__ = [
     "GradCAMResult",
@@ -53,11 +53,9 @@ __all__ = [
     "grad_cam_weights",
     "score_gradients",
     "maps_from_weights",
-    "capture_for_gradients",
 ]
 
 LayerSpec = str | nn.Module
-ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
 
 
 @dataclass
@@ -105,73 +103,8 @@ class GradCAMResult:
 
 # --------------------------------------------------------------------------- #
 # One forward pass that keeps the graph from the chosen layers on
+# (hooks.capture with start_graph=True: the backward pass stops at the layers)
 # --------------------------------------------------------------------------- #
-
-
-@contextmanager
-def capture_for_gradients(
-    model: nn.Module, layers: LayerSpec | Iterable[LayerSpec], *, eval_mode: bool = True
-) -> Iterator[Captured]:
-    """Like :func:`cam_helpers.hooks.capture` with ``keep_graph=True``, but the graph
-    starts at the chosen layers, so gradients can be taken with respect to them
-    and the backward pass never goes further down.
-
-    Inside the block the model runs without recording a graph until the first
-    chosen layer fires. Its forward hook then
-
-    1. makes the layer's output A a fresh tensor that requires grad
-       (``A.detach().requires_grad_()``): this works with frozen parameters and
-       under ``torch.no_grad()``, and nothing below the layer gets a gradient;
-    2. switches gradient recording on for the rest of the forward pass;
-    3. hands the rest of the network a copy of A. An in-place operation after
-       the layer (ResNet's ``ReLU(inplace=True)``, ``out += identity``) then
-       changes the copy, never the captured A.
-
-    Every hook is removed on exit, also after an exception; the train/eval mode
-    and the gradient mode are restored.
-
-    Yields:
-        a :class:`~cam_helpers.hooks.Captured` dict: layer name -> A (B, C, h, w),
-        attached to the graph.
-    """
-    if isinstance(layers, (str, nn.Module)):
-        layers = [layers]
-    named = [resolve_layer(model, layer) for layer in layers]
-    captured = Captured()
-    handles = []
-    was_training = model.training
-
-    def make_hook(name: str):
-        def hook(_module: nn.Module, _inputs, output):
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(
-                    f"layer {name!r} returns {type(output).__name__}, not a tensor; "
-                    "choose a layer whose output is a feature map (B, C, h, w)"
-                )
-            if not output.requires_grad:
-                # The graph starts here. (A later chosen layer usually already
-                # requires grad, because it depends on an earlier one.)
-                torch.set_grad_enabled(True)  # undone when the `with` block ends
-                output = output.detach().requires_grad_()  # (B, C, h, w)
-            captured[name] = output
-            return output.clone()  # what the next layers see (and may change in place)
-
-        return hook
-
-    try:
-        for name, module in named:
-            handles.append(module.register_forward_hook(make_hook(name)))
-        if eval_mode:
-            model.eval()
-        # inference_mode(False): also works when the caller is inside torch.inference_mode().
-        # no_grad(): nothing before the first chosen layer is recorded; on exit it
-        # restores the caller's gradient mode, also after the hook switched it on.
-        with torch.inference_mode(False), torch.no_grad():
-            yield captured
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
 
 
 def forward_for_gradcam(
@@ -191,7 +124,7 @@ def forward_for_gradcam(
     """
     model = model.model if isinstance(model, Classifier) else model
     _check_images(images)
-    with capture_for_gradients(model, layers) as captured:
+    with capture(model, layers, start_graph=True) as captured:
         logits = model(images)  # (B, K)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         raise TypeError(
@@ -346,12 +279,18 @@ def grad_cam(
 
     logits, activations = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
     features = activations[name]  # (B, C, h, w)
+    if features.dim() != 4:
+        choices = ", ".join(repr(n) for n in (classifier.stages.values() if classifier else [])) or "e.g. 'layer3'"
+        raise ValueError(
+            f"Grad-CAM needs feature maps (B, C, h, w), but layer {name!r} gives {tuple(features.shape)}. "
+            f"Choose a convolutional layer or block ({choices})."
+        )
     num_classes = logits.shape[1]
     # Ordinary tensors with gradient recording, also inside the caller's no_grad() or inference_mode().
     with torch.inference_mode(False), torch.enable_grad():
         if index is None:
             if not 1 <= top_k <= num_classes:
-                raise ValueError(f"top_k must lie in 1..{num_classes}; got {top_k}")
+                raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
             index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
         index = as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
         scores = logits.gather(1, index)  # (B, n): y^c for each image and class
@@ -386,15 +325,14 @@ def _default_layer(classifier: Classifier | None) -> str:
 
 
 def _resolve_classes(classifier: Classifier | None, classes: ClassSpec, batch: int) -> torch.Tensor | None:
+    if classifier is not None:
+        return classifier.resolve_classes(classes, batch)  # names checked before the model runs
     if classes is None:
         return None
-    if classifier is not None:
-        from .explain import resolve_classes  # local import: explain imports the image tools
-
-        return resolve_classes(classifier, classes, batch)
     if _has_strings(classes):
         raise ValueError(
-            "class names need a Classifier (it knows the names); with a plain nn.Module give class indices"
+            f"class names ({classes!r}) need a Classifier, which knows the names; with a plain "
+            "nn.Module give class indices, or wrap it: Classifier.from_model(model, class_names=...)"
         )
     return torch.as_tensor(classes, dtype=torch.long) if not isinstance(classes, torch.Tensor) else classes.long()
 

@@ -6,11 +6,11 @@ Use it as a ``with`` block::
         logits = model(images)                  # (B, K)
     features = captured["layer4"]               # (B, 512, 7, 7) for ResNet18
 
-Every hook is removed on exit, also when the block raises, and the model's
-train/eval mode is put back to what it was before the block.
+Every hook is removed on exit, also when the block raises, and every module's
+train/eval flag is put back to what it was before the block (:func:`eval_mode`).
 
 Gradients are *not* taken with backward hooks on modules: those break on
-in-place ReLUs and leak easily. Instead, ask for ``keep_graph=True`` and call
+in-place ReLUs and leak easily. Instead, ask for ``start_graph=True`` and call
 ``torch.autograd.grad(score, captured[name])`` on the captured tensor
 (see :mod:`cam_helpers.gradcam`).
 """
@@ -18,43 +18,55 @@ in-place ReLUs and leak easily. Instead, ask for ``keep_graph=True`` and call
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 
-__all__ = ["capture", "Captured", "resolve_layer", "layer_name", "count_hooks"]
+from .names import did_you_mean
+
+__all__ = ["capture", "Captured", "eval_mode", "resolve_layer", "count_hooks"]
 
 
-def layer_name(model: nn.Module, layer: nn.Module) -> str:
-    """The dotted name of ``layer`` inside ``model`` (``""`` for the model itself)."""
-    for name, module in model.named_modules():
-        if module is layer:
-            return name
-    raise ValueError(
-        f"the module {type(layer).__name__} is not part of this model; "
-        "pass a layer of the same model object, or its name as a string"
-    )
+@contextmanager
+def eval_mode(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
+    """Run a block with ``model.train(train)`` (eval mode by default), then restore every flag.
+
+    Each module's own ``training`` flag is recorded and put back on exit, also
+    after an exception, so a model in training with a frozen BatchNorm kept in
+    eval mode comes back exactly as it was (``model.train(was_training)`` would
+    switch that BatchNorm to training).
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    model.train(train)
+    try:
+        yield model
+    finally:
+        for module, training in flags:
+            module.training = training
 
 
 def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
     """Turn a layer name (``"layer4"``) or module into ``(name, module)``.
 
-    An unknown name raises a ``ValueError`` that lists the close matches and
+    An unknown name raises a ``ValueError`` that suggests close names and lists
     the top-level children, so a learner sees what would work.
     """
     if isinstance(layer, nn.Module):
-        return layer_name(model, layer), layer
+        for name, module in model.named_modules():
+            if module is layer:
+                return name, layer
+        raise ValueError(
+            f"the module {type(layer).__name__} is not part of this model; "
+            "pass a layer of the same model object, or its name as a string"
+        )
     modules = dict(model.named_modules())
     if layer in modules:
         return layer, modules[layer]
-    import difflib
-
-    close = difflib.get_close_matches(layer, list(modules), n=5, cutoff=0.5)
     children = [name for name, _ in model.named_children()]
-    hint = f" Close names: {', '.join(close)}." if close else ""
     raise ValueError(
-        f"The model {type(model).__name__} has no layer named {layer!r}.{hint} "
+        f"The model {type(model).__name__} has no layer named {layer!r}."
+        f"{did_you_mean(layer, [name for name in modules if name])} "
         f"Its top-level layers are: {', '.join(children)}. "
         "Nested layers are written with dots, for example 'layer4.1.conv2'."
     )
@@ -87,20 +99,23 @@ def capture(
     model: nn.Module,
     layers: str | nn.Module | Iterable[str | nn.Module],
     *,
-    keep_graph: bool = False,
-    eval_mode: bool = True,
+    start_graph: bool = False,
 ) -> Iterator[Captured]:
     """Record the output of each named layer during forward passes in the block.
+
+    The model runs in eval mode inside the block, without recording a graph.
 
     Args:
         model: any ``nn.Module``.
         layers: a layer name, a module, or several of them.
-        keep_graph: keep the captured tensors attached to the autograd graph,
-            so gradients can be taken with respect to them. Gradient recording
-            is switched on for the block even if the caller is inside
-            ``torch.no_grad()``. Otherwise the tensors are detached.
-        eval_mode: put the model in eval mode for the block (the mode it had
-            before is restored on exit).
+        start_graph: make each captured output A the start of an autograd graph,
+            so ``torch.autograd.grad(score, captured[name])`` works (Grad-CAM).
+            The forward hook replaces A by ``A.detach().requires_grad_()`` and
+            switches gradient recording on for the rest of the forward pass, so
+            the backward pass stops at the layer: nothing below it (input,
+            parameters) gets a gradient, and frozen parameters or the caller's
+            ``torch.no_grad()`` / ``torch.inference_mode()`` do not matter.
+            Otherwise the captured tensors are detached copies.
 
     Yields:
         a :class:`Captured` dict: layer name -> tensor, e.g. ``(B, C, h, w)``.
@@ -109,40 +124,42 @@ def capture(
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     named = [resolve_layer(model, layer) for layer in layers]
-
     captured = Captured()
-    handles = []
-    was_training = model.training
 
     def make_hook(name: str):
-        def hook(_module: nn.Module, _inputs, output) -> None:
+        def hook(_module: nn.Module, _inputs, output):
             if not isinstance(output, torch.Tensor):
                 raise TypeError(
                     f"layer {name!r} returns {type(output).__name__}, not a tensor; "
                     "choose a layer whose output is a feature map (B, C, h, w)"
                 )
-            if keep_graph:
-                captured[name] = output
-                # The next layers get a copy: an in-place op after this layer (ResNet's
-                # ReLU(inplace=True), DenseNet's F.relu(..., inplace=True)) then changes
-                # the copy, never the captured tensor or its autograd history.
-                return output.clone()
-            captured[name] = output.detach().clone()  # a copy, for the same reason
-            return None
+            if not start_graph:
+                # A copy: an in-place op after this layer (ResNet's ReLU(inplace=True),
+                # DenseNet's F.relu(..., inplace=True)) would otherwise change it.
+                captured[name] = output.detach().clone()
+                return None
+            if not output.requires_grad:
+                # The graph starts here. (A later chosen layer usually already
+                # requires grad, because it depends on an earlier one.)
+                torch.set_grad_enabled(True)  # undone when the no_grad() block below ends
+                output = output.detach().requires_grad_()  # (B, C, h, w)
+            captured[name] = output
+            return output.clone()  # what the next layers see (and may change in place)
 
         return hook
 
-    grad_context = torch.enable_grad() if keep_graph else torch.no_grad()
+    handles = []
     try:
         for name, module in named:
             handles.append(module.register_forward_hook(make_hook(name)))
-        if eval_mode:
-            model.eval()
-        with grad_context:
+        # inference_mode(False): the graph can start even inside the caller's inference_mode().
+        # no_grad(): nothing before the first chosen layer is recorded; on exit it restores
+        # the caller's gradient mode, also after a hook switched it on.
+        graph_mode = torch.inference_mode(False) if start_graph else nullcontext()
+        with eval_mode(model), graph_mode, torch.no_grad():
             yield captured
     finally:
         # Why a finally block: a failing forward pass must not leave hooks behind,
         # or every later call would capture twice (a classic CAM-code bug).
         for handle in handles:
             handle.remove()
-        model.train(was_training)

@@ -25,10 +25,11 @@ import math
 from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from .cam import upsample_maps
+from .hooks import eval_mode
 
 __all__ = [
     "layers_top_down",
@@ -37,7 +38,6 @@ __all__ = [
     "deletion_curve",
     "insertion_curve",
     "curve_area",
-    "replacement_images",
 ]
 
 
@@ -124,7 +124,7 @@ def deletion_curve(
     the map (upsampled to the image), with the ``baseline`` image. The default
     replacement is black (``"zero"``), as in RISE's deletion metric; ``"blur"``
     uses a blurred copy of the image, which leaves fewer sharp edges for the
-    model to react to. See :func:`replacement_images`.
+    model to react to. See :func:`_replacement_images`.
 
     Args:
         model: classifier (B, 3, H, W) -> logits (B, K); run in eval mode, without gradients.
@@ -174,7 +174,7 @@ def curve_area(curve: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[-1] - 1), dim=-1)
 
 
-def replacement_images(
+def _replacement_images(
     images: torch.Tensor, baseline: str | torch.Tensor = "blur", blur_sigma: float | None = None
 ) -> torch.Tensor:
     """What removed pixels are replaced by: (B, 3, H, W) on the images' device.
@@ -191,7 +191,10 @@ def replacement_images(
     if baseline == "mean":
         return images.mean(dim=(-2, -1), keepdim=True).expand_as(images)
     if baseline == "blur":
-        return _gaussian_blur(images, blur_sigma or max(images.shape[-2:]) / 16)
+        sigma = blur_sigma or max(images.shape[-2:]) / 16
+        # A kernel of +-3 sigma, but narrower than the image: reflected borders need radius < side.
+        radius = max(1, min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1))
+        return TF.gaussian_blur(images, kernel_size=[2 * radius + 1] * 2, sigma=[sigma, sigma])
     raise ValueError(f"baseline must be 'zero', 'blur', 'mean' or an image tensor; got {baseline!r}")
 
 
@@ -216,7 +219,7 @@ def _perturbation_curve(
     if maps.shape[-2:] != (h, w):
         maps = upsample_maps(maps.unsqueeze(1), (h, w)).squeeze(1)  # (B, H, W)
     target = torch.as_tensor(target_classes, device=images.device).long().expand(b)  # (B,)
-    replacement = replacement_images(images, baseline, blur_sigma)
+    replacement = _replacement_images(images, baseline, blur_sigma)  # (B, 3, H, W)
 
     # rank[p] = 0 for the most important pixel, n - 1 for the least; a stable
     # sort breaks ties by position, so the result is deterministic.
@@ -225,10 +228,8 @@ def _perturbation_curve(
     rank = rank.view(b, 1, h, w)
     counts = torch.linspace(0, n, steps + 1).round().long().tolist()
 
-    was_training = model.training
-    model.eval()
-    try:
-        probabilities = []
+    probabilities = []
+    with eval_mode(model):
         for count in counts:  # one forward pass per step, batched over images
             chosen = rank < count  # (B, 1, H, W) the top `count` pixels
             if deleting:
@@ -237,8 +238,6 @@ def _perturbation_curve(
                 x = torch.where(chosen, images, replacement)
             p = model(x).softmax(dim=1)  # (B, K)
             probabilities.append(p.gather(1, target.view(-1, 1)).squeeze(1))
-    finally:
-        model.train(was_training)
     return torch.stack(probabilities, dim=1)  # (B, steps + 1)
 
 
@@ -248,16 +247,3 @@ def _average_ranks(values: torch.Tensor) -> torch.Tensor:
     below = torch.searchsorted(ordered, values.contiguous(), right=False)  # how many are smaller
     up_to = torch.searchsorted(ordered, values.contiguous(), right=True)  # how many are <=
     return (below + up_to - 1).float() / 2
-
-
-def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflected borders, images (B, C, H, W)."""
-    radius = max(1, min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1))
-    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = images.shape[1]
-    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    padded = F.pad(blurred, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(padded, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -16,14 +16,17 @@ Both expose ``features`` (the trunk, whose output is what CAM needs) and ``fc``
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm  # a notebook widget in Jupyter, a text bar elsewhere
+
+from .hooks import eval_mode
 
 __all__ = [
-    "conv_trunk",
     "GAPNet",
     "FlattenNet",
     "TrainingHistory",
@@ -36,7 +39,7 @@ __all__ = [
 DEFAULT_CHANNELS = (16, 32, 64, 128)
 
 
-def conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
+def _conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
     """Conv blocks (conv 3x3 -> batch norm -> ReLU, then 2x2 max-pool except the last).
 
     With 4 blocks a (B, 3, 64, 64) batch becomes (B, channels[-1], 8, 8).
@@ -70,8 +73,8 @@ class GAPNet(nn.Module):
 
     def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
         super().__init__()
-        with _seeded(seed):
-            self.features = conv_trunk(channels)
+        with _seeded(seed):  # the initial weights depend only on the seed
+            self.features = _conv_trunk(channels)
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(channels[-1], num_classes)
@@ -103,7 +106,7 @@ class FlattenNet(nn.Module):
         super().__init__()
         side = image_size // 2 ** (len(channels) - 1)  # each pool halves the side
         with _seeded(seed):
-            self.features = conv_trunk(channels)
+            self.features = _conv_trunk(channels)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(channels[-1] * side * side, num_classes)
 
@@ -152,7 +155,7 @@ def train_model(
         seed: fixes the order of the batches (a private ``torch.Generator``;
             the global random state is not touched). Build the model with
             ``seed=`` too for fully reproducible weights.
-        progress: show a progress bar (tqdm, if installed) or print one line per epoch.
+        progress: show a progress bar (tqdm) with the epoch, loss and eval accuracy.
         eval_dataset: measured after each epoch into ``history.eval_accuracy``.
         max_steps: stop after this many batches (for quick demos and tests).
 
@@ -168,7 +171,7 @@ def train_model(
     history = TrainingHistory()
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total_steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    bar = _progress_bar(total_steps) if progress else None
+    bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
     start = time.perf_counter()
     step = 0
     for epoch in range(epochs):
@@ -189,22 +192,16 @@ def train_model(
             correct += (logits.argmax(dim=1) == y).sum().item()
             seen += len(batch)
             step += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
         if seen == 0:
             break
         history.loss.append(loss_sum / seen)
         history.accuracy.append(correct / seen)
         if eval_dataset is not None:
             history.eval_accuracy.append(accuracy(model, eval_dataset))
-        if progress and bar is None:
-            line = f"epoch {epoch + 1}/{epochs}: loss {history.loss[-1]:.3f}, train acc {history.accuracy[-1]:.3f}"
-            if history.eval_accuracy:
-                line += f", eval acc {history.eval_accuracy[-1]:.3f}"
-            print(line, flush=True)
-    if bar is not None:
-        bar.close()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.3f}", eval_acc=f"{history.eval_accuracy[-1]:.3f}")
+    bar.close()
     history.seconds = time.perf_counter() - start
     optimizer.zero_grad(set_to_none=True)  # leave no .grad behind on the parameters
     model.eval()
@@ -215,15 +212,11 @@ def train_model(
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Logits (N, K) for images (N, 3, H, W), in eval mode, batch by batch.
 
-    The model's train/eval mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
+    Every module's train/eval flag is restored afterwards."""
     device = _device_of(model)
-    try:
-        logits = [model(chunk.to(device)) for chunk in images.split(batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(logits)
+    with eval_mode(model):
+        logits = [model(chunk.to(device)) for chunk in images.split(batch_size)]  # (b, K) each
+    return torch.cat(logits)  # (N, K)
 
 
 def accuracy(model: nn.Module, dataset, batch_size: int = 256) -> float:
@@ -238,21 +231,13 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-class _seeded:
-    """Run a block with the global RNG seeded, then put the old RNG state back."""
-
-    def __init__(self, seed: int | None):
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        if self.seed is not None:
-            self.fork = torch.random.fork_rng(devices=[])
-            self.fork.__enter__()
-            torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc) -> None:
-        if self.seed is not None:
-            self.fork.__exit__(*exc)
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """A block with the global RNG seeded; fork_rng puts the caller's RNG state back (None: no-op)."""
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 def _images_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -269,12 +254,3 @@ def _images_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 def _device_of(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
-
-
-def _progress_bar(total: int):
-    """A tqdm bar (notebook-aware via tqdm.auto) when tqdm is installed, else None."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="training", unit="batch")

@@ -117,8 +117,8 @@ def fetch_weights(
 def weights_url(model_name: str) -> str:
     """The URL of the ImageNet weights ``load_classifier(model_name)`` uses.
 
-    The ResNets use torchvision's original IMAGENET1K_V1 weights (the post's
-    ResNet18); every other torchvision classifier its DEFAULT weights.
+    torchvision's DEFAULT (recommended) weights, the ones ``load_classifier``
+    loads; for ResNet18 these are the original IMAGENET1K_V1 weights of the post.
     """
     key = model_name.lower().replace("-", "_").removesuffix("_flatten")
     if key in (_OFFLINE_MODEL, "lite0", "offline"):
@@ -132,9 +132,7 @@ def weights_url(model_name: str) -> str:
             f"Unknown model name {model_name!r}.{did_you_mean(key, available)} "
             "Known: resnet18 (the post's model) or any torchvision classifier."
         )
-    weights = torchvision.models.get_model_weights(key)
-    chosen = weights.IMAGENET1K_V1 if key.startswith("resnet") else weights.DEFAULT
-    return chosen.url
+    return torchvision.models.get_model_weights(key).DEFAULT.url
 
 
 def download_weights(

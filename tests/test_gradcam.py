@@ -16,6 +16,7 @@ from cam_helpers.gradcam import (
     grad_cam,
     grad_cam_from_activations,
     grad_cam_weights,
+    score_gradients,
 )
 from cam_helpers.hooks import count_hooks
 from cam_helpers.models import CAMNotApplicableError, load_classifier
@@ -175,6 +176,13 @@ def test_gradcam_works_for_the_flatten_head_where_cam_does_not():
     assert result.maps.shape == (2, 2, 7, 7)
     assert torch.isfinite(result.maps).all() and result.maps.abs().max() > 0
     # The flatten head weighs every position differently: the gradient is not constant in (x, y).
+    logits, activations = forward_for_gradcam(flatten, images, "layer4")
+    grads = score_gradients(activations["layer4"], logits.gather(1, result.classes))  # (2, 2, 512, 7, 7)
+    spread = grads.amax(dim=(-2, -1)) - grads.amin(dim=(-2, -1))  # (2, 2, 512) per channel
+    assert (spread > 1e-3 * grads.abs().max()).all()
+    # ... and the gradient is the FC weight of that class, laid out as (C, h, w).
+    fc_rows = flatten.fc.weight.detach()[result.classes].view(2, 2, 512, 7, 7)
+    assert torch.allclose(grads, fc_rows)
     assert result.layer == "layer4" and grad_cam(flatten, images).layer == "layer4"  # default: last stage
     reference = reference_grad_cam(flatten.model, images, "layer4", result.classes)
     relu_maps = grad_cam(flatten, images, "layer4", result.classes).maps
@@ -205,22 +213,33 @@ def test_model_is_clean_after_success_and_after_errors(resnet18_random, random_b
         assert torch.equal(result.maps, grad_cam(resnet18_random, images, "layer3", top_k=2).maps)
         model.train()
 
-        failing_calls = [
-            lambda: grad_cam(model, images, "layer3", classes=1000),  # index out of range (after the forward)
-            lambda: grad_cam(resnet18_random, images, "layer3", classes=[3, 5000]),
-            lambda: grad_cam(resnet18_random, images, "layer3", classes="not a class"),
-            lambda: grad_cam(model, images, "layer3", classes="tabby"),  # names need a Classifier
-            lambda: grad_cam(model, images[:, :1], "layer3"),  # 1 channel: fails inside the forward pass
-            lambda: grad_cam(model, images[0], "layer3"),  # no batch dimension
-            lambda: grad_cam(model, images, "layer9"),  # no such layer
-            lambda: grad_cam(model, images, "fc"),  # not a feature map (B, C, h, w)
-            lambda: grad_cam(model, images, "layer3", top_k=0),
-            lambda: grad_cam(model, images),  # a plain module needs a layer name
+        failing_calls = [  # (call, the message it should give)
+            # index out of range (found after the forward pass)
+            (lambda: grad_cam(model, images, "layer3", classes=1000), r"must lie in 0\.\.999 .*got \[1000\]"),
+            (lambda: grad_cam(resnet18_random, images, "layer3", classes=[3, 5000]), r"class index 5000 is out of range.*0\.\.999"),
+            (
+                lambda: grad_cam(resnet18_random, images, "layer3", classes="golden retriver"),
+                r"'golden retriver' is not a class of resnet18\. Did you mean 'golden retriever'",
+            ),
+            # names need a Classifier
+            (lambda: grad_cam(model, images, "layer3", classes="tabby"), r"class names \('tabby'\) need a Classifier"),
+            # 1 channel: fails inside the forward pass (PyTorch's own message)
+            (lambda: grad_cam(model, images[:, :1], "layer3"), r"expected input\[2, 1, 224, 224\] to have 3 channels"),
+            (lambda: grad_cam(model, images[0], "layer3"), r"got \(3, 224, 224\).*\.unsqueeze\(0\)"),  # no batch dimension
+            (lambda: grad_cam(model, images, "layer9"), r"no layer named 'layer9'\. Did you mean 'layer4', 'layer3', 'layer2', 'layer1'"),
+            # not a feature map (B, C, h, w)
+            (lambda: grad_cam(model, images, "fc"), r"layer 'fc' gives \(2, 1000\)\. Choose a convolutional layer"),
+            (lambda: grad_cam(model, images, "layer3", top_k=0), r"top_k must lie in 1\.\.1000.*got 0"),
+            (lambda: grad_cam(model, images), r"name the layer for Grad-CAM, e\.g\. grad_cam\(model, images, 'layer4'\)"),
         ]
-        for call in failing_calls:
-            with pytest.raises((ValueError, RuntimeError)):
+        for call, message in failing_calls:
+            with pytest.raises((ValueError, RuntimeError), match=message):
                 call()
             assert_clean(model, training=True)
+        # A Classifier that knows its stages names them as the layers that would work.
+        with pytest.raises(ValueError, match=r"layer 'fc' gives .*\('layer1', 'layer2', 'layer3', 'layer4'\)"):
+            grad_cam(resnet18_random, images, "fc")
+        assert_clean(model, training=True)
     finally:
         model.eval()
 

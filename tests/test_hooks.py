@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from cam_helpers.hooks import capture, count_hooks, resolve_layer
+from cam_helpers.hooks import capture, count_hooks, eval_mode, resolve_layer
 
 
 def tiny():
@@ -26,13 +26,16 @@ def test_capture_records_the_layer_output_and_cleans_up():
     torch.testing.assert_close(captured["0"], expected)
 
 
-def test_keep_graph_capture_survives_inplace_ops_downstream():
+def test_start_graph_capture_survives_inplace_ops_downstream():
     model = tiny()
     x = torch.randn(2, 3, 8, 8)
-    with capture(model, "0", keep_graph=True) as captured:
+    with capture(model, "0", start_graph=True) as captured:
         out = model(x)[:, 1].sum()
     (grad,) = torch.autograd.grad(out, captured["0"])  # through the in-place ReLU, no error
     assert (captured["0"] < 0).any() and grad.shape == captured["0"].shape
+    # The graph starts at the layer: the captured tensor is a leaf, and nothing below gets a gradient.
+    assert captured["0"].is_leaf
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_hooks_removed_and_mode_restored_after_an_exception():
@@ -54,11 +57,12 @@ def test_many_captures_leave_no_hooks():
     assert not model.training
 
 
-def test_keep_graph_allows_gradients_even_under_no_grad():
+def test_start_graph_allows_gradients_even_under_no_grad():
     model = tiny()
     with torch.no_grad():
-        with capture(model, "2", keep_graph=True) as captured:
+        with capture(model, "2", start_graph=True) as captured:
             score = model(torch.randn(1, 3, 8, 8))[0, 1]  # index inside the block: graph recorded
+        assert not torch.is_grad_enabled()  # the caller's mode is back after the block
         (grad,) = torch.autograd.grad(score, captured["2"])
     torch.testing.assert_close(grad.flatten(), model[4].weight[1])
     assert all(p.grad is None for p in model.parameters())
@@ -67,9 +71,60 @@ def test_keep_graph_allows_gradients_even_under_no_grad():
 def test_unknown_layer_names_suggest_close_ones():
     model = nn.Sequential()
     model.add_module("layer4", nn.Identity())
-    with pytest.raises(ValueError, match="layer4"):
+    model.add_module("fc", nn.Identity())
+    with pytest.raises(ValueError, match=r"no layer named 'layr4'\. Did you mean 'layer4'\? Its top-level layers are: layer4, fc\."):
         resolve_layer(model, "layr4")
     with pytest.raises(KeyError, match="captured"):
         with capture(model, "layer4") as captured:
             pass
         captured["layer4"]
+
+
+class FrozenBatchNormNet(nn.Module):
+    """A model in training whose BatchNorm is deliberately kept in eval mode (frozen statistics)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)))
+
+
+def flags(model: nn.Module) -> dict[str, bool]:
+    return {name: module.training for name, module in model.named_modules()}
+
+
+def test_eval_mode_restores_every_modules_flag():
+    model = FrozenBatchNormNet().train()
+    model.bn.eval()
+    before = flags(model)
+    assert before[""] and not before["bn"] and before["conv"]
+    with eval_mode(model):
+        assert not any(flags(model).values())
+    assert flags(model) == before  # model.train(True) would have switched the BatchNorm on
+    with eval_mode(model, train=True):
+        assert all(flags(model).values())
+    assert flags(model) == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with eval_mode(model):
+            raise RuntimeError("boom")
+    assert flags(model) == before
+
+
+def test_capture_restores_a_frozen_batchnorm_and_its_statistics():
+    model = FrozenBatchNormNet().train()
+    model.bn.eval()
+    before = flags(model)
+    mean_before = model.bn.running_mean.clone()
+    with capture(model, "bn") as captured:
+        model(torch.randn(2, 3, 8, 8))
+    assert captured["bn"].shape == (2, 4, 8, 8)
+    assert flags(model) == before
+    assert torch.equal(model.bn.running_mean, mean_before)  # eval inside: statistics untouched
+    with pytest.raises(RuntimeError):
+        with capture(model, ["conv", "bn"], start_graph=True):
+            model(torch.randn(2, 5, 8, 8))  # wrong channel count
+    assert flags(model) == before and count_hooks(model) == 0

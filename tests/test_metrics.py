@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cam_helpers.metrics import (
@@ -13,7 +16,7 @@ from cam_helpers.metrics import (
     insertion_curve,
     layers_top_down,
     rank_correlation,
-    replacement_images,
+    _replacement_images as replacement_images,
 )
 from cam_helpers.train import GAPNet
 
@@ -150,3 +153,22 @@ def test_replacement_images():
     assert torch.allclose(replacement_images(images, "mean")[..., 0, 0], images.mean(dim=(-2, -1)))
     with pytest.raises(ValueError, match="baseline"):
         replacement_images(images, "noise")
+
+
+def _separable_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The hand-written blur metrics used before torchvision's gaussian_blur: reflected borders,
+    a kernel of +-ceil(3 sigma) clamped below the image side, one 1D pass per axis."""
+    radius = max(1, min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1))
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    rows = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(rows, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+@pytest.mark.parametrize("size, sigma", [((32, 32), None), ((64, 48), 2.5), ((224, 224), None), ((12, 20), 6.0)])
+def test_blur_is_the_same_as_the_hand_written_one(size, sigma):
+    images = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    expected = _separable_blur(images, sigma or max(size) / 16)  # (12, 20) with sigma 6: radius clamped to 11
+    torch.testing.assert_close(replacement_images(images, "blur", sigma), expected, atol=1e-5, rtol=0)  # float32 rounding: up to 4e-6 seen

@@ -1,6 +1,7 @@
 """load_classifier: real weights offline, the fail-fast download, CAM layer discovery."""
 
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_resnet18_loads_weights_from_the_torch_cache(torch_cache):
     reference = torchvision.models.resnet18(weights=None)
     torch.nn.init.normal_(reference.fc.weight)
     torch_cache.mkdir(parents=True)
-    path = torch_cache / Path(models.RESNET_WEIGHT_URLS["resnet18"]).name
+    path = torch_cache / Path(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url).name
     assert path.name == "resnet18-f37072fd.pth"
     torch.save(reference.state_dict(), path)
 
@@ -53,7 +54,9 @@ def test_no_network_fails_fast_with_a_plain_message(torch_cache, monkeypatch):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setitem(models.RESNET_WEIGHT_URLS, "resnet18", f"http://127.0.0.1:{port}/resnet18-f37072fd.pth")
+    real = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    unreachable = types.SimpleNamespace(url=f"http://127.0.0.1:{port}/resnet18-f37072fd.pth", meta=real.meta, transforms=real.transforms)
+    monkeypatch.setattr(models, "_imagenet_weights", lambda key: unreachable)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match="fallback=True"):
         load_classifier("resnet18")
@@ -131,12 +134,14 @@ def test_cam_refused_with_a_reason_that_points_to_gradcam(name, reason):
 
 
 def test_unknown_names_and_classes_suggest_close_ones(lite0):
-    with pytest.raises(ValueError, match="resnet18"):
+    with pytest.raises(ValueError, match=r"Unknown model name 'resnet81'\. Did you mean 'resnet18'.*Known: resnet18"):
         load_classifier("resnet81")
     assert lite0.class_index("Golden Retriever") == 207
     assert lite0.class_index(281) == 281
-    with pytest.raises(ValueError, match="'golden retriever'"):
+    with pytest.raises(ValueError, match=r"'golden retriver' is not a class of efficientnet_lite0\. Did you mean 'golden retriever', 'Labrador retriever'"):
         lite0.class_index("golden retriver")
+    with pytest.raises(ValueError, match=r"Did you mean 'golden retriever', .*'Labrador retriever'.*classifier\.class_names"):
+        lite0.class_index("retriever")
     with pytest.raises(ValueError, match="out of range"):
         lite0.class_index(1000)
 
@@ -164,3 +169,26 @@ def test_flatten_twin_falls_back_to_a_random_trunk_not_another_model(torch_cache
     classifier = load_classifier("resnet18_flatten", fallback=True)
     assert classifier.name == "resnet18_flatten" and not classifier.pretrained
     assert "random weights" in classifier.note and tuple(classifier.fc.weight.shape) == (1000, 25088)
+
+
+def test_resolve_classes_on_the_classifier(lite0):
+    assert lite0.resolve_classes(None, 2) is None
+    assert lite0.resolve_classes("Tabby", 2).tolist() == [[281], [281]]
+    assert lite0.resolve_classes(["espresso", 0], 1).tolist() == [[967, 0]]
+    assert lite0.resolve_classes([["espresso"], [207]], 2).tolist() == [[967], [207]]
+    assert lite0.resolve_classes(torch.tensor([[1, 2]]), 1).tolist() == [[1, 2]]
+    with pytest.raises(ValueError, match=r"shape \(2, n\)"):
+        lite0.resolve_classes([[1], [2], [3]], 2)
+    with pytest.raises(ValueError, match="0..999"):
+        lite0.resolve_classes(torch.tensor([1000]), 1)
+
+
+def test_find_cam_layers_leaves_the_global_random_state_and_every_mode_alone():
+    model = torchvision.models.resnet18(weights=None).train()
+    model.layer1.eval()  # a frozen stage inside a training model
+    modes = {name: m.training for name, m in model.named_modules()}
+    state = torch.random.get_rng_state()
+    assert find_cam_layers(model)["feature_layer"] == "layer4"
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert count_hooks(model) == 0

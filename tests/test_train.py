@@ -98,7 +98,10 @@ def test_training_leaves_the_model_clean(capsys):
     assert count_hooks(model) == 0
     assert len(history.eval_accuracy) == 1 and history.seconds > 0
     printed = capsys.readouterr()
-    assert "epoch 1/1" in printed.out or "training" in printed.err  # plain line, or a tqdm bar
+    assert "training" in printed.err and "2/2" in printed.err  # tqdm's bar: 2 batches of 32
+    assert f"eval_acc={history.eval_accuracy[0]:.3f}" in printed.err
+    train_model(model, data, epochs=1, batch_size=32, progress=False)
+    assert capsys.readouterr().err == ""  # no bar
 
 
 def test_predict_and_accuracy():

@@ -114,7 +114,7 @@ def test_load_classifier_finds_weights_in_the_folder_named_by_cam_helpers_weight
     # (torch.hub checks the hash when it downloads, not when it loads).
     torch.save(reference.state_dict(), stick / RESNET18_FILE)
     monkeypatch.setenv("CAM_HELPERS_WEIGHTS", str(stick))
-    assert find_weights(models.RESNET_WEIGHT_URLS["resnet18"]) == stick / RESNET18_FILE
+    assert find_weights(weights_url("resnet18")) == stick / RESNET18_FILE
     classifier = load_classifier("resnet18")
     assert classifier.pretrained and classifier.note == ""
     torch.testing.assert_close(classifier.model.fc.weight, reference.fc.weight)
@@ -164,9 +164,10 @@ def test_download_weights_copies_from_the_cache_without_a_network(torch_cache, t
 
 
 def test_weights_url_matches_the_models_and_refuses_what_needs_no_download():
-    for name, url in models.RESNET_WEIGHT_URLS.items():
-        assert weights_url(name) == url
-    assert weights_url("resnet18_flatten") == models.RESNET_WEIGHT_URLS["resnet18"]  # the twin's trunk
+    for name in ("resnet18", "resnet34", "resnet50"):
+        assert weights_url(name) == models._imagenet_weights(name).url  # what load_classifier loads
+    assert weights_url("resnet18").endswith("/" + RESNET18_FILE)  # the post's original ImageNet weights
+    assert weights_url("resnet18_flatten") == weights_url("resnet18")  # the twin's trunk
     assert weights_url("mobilenet_v2") == torchvision.models.MobileNet_V2_Weights.DEFAULT.url
     with pytest.raises(ValueError, match="needs no download"):
         weights_url("efficientnet_lite0")
