@@ -350,56 +350,44 @@ def _sniff(head: bytes) -> str:
     return ""
 
 
-def _load_path(path: Path, max_pixels: int | None, min_size: int | None) -> Image.Image:
-    shown = f"'{path}'"
+def _check_path(path: Path) -> None:
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative to the current folder {Path.cwd()})"
         raise FileNotFoundError(
-            f"Image file not found: {shown}{where}. Check the name and folder, or use "
+            f"Image file not found: '{path}'{where}. Check the name and folder, or use "
             f"load_sample(name) for a bundled photo ({', '.join(SAMPLES)})."
         )
     if path.is_dir():
         raise ImageLoadError(
-            f"{shown} is a folder, not an image file. Pass the path of one JPEG or PNG "
-            "file inside it.",
-            path,
+            f"'{path}' is a folder, not an image file. Pass the path of one JPEG or PNG file inside it.", path
         )
+
+
+def _load_file(source: Path | Any, max_pixels: int | None, min_size: int | None) -> Image.Image:
+    """Open a path or a binary file object with Pillow; each failure becomes a clear :class:`ImageLoadError`."""
+    path = source if isinstance(source, Path) else getattr(source, "name", None)
+    shown = f"Image file '{path}'" if isinstance(path, (str, Path)) else "The image file object"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
-            with Image.open(path) as opened:
-                return _finish_pil(opened, max_pixels, f"Image file {shown}", path, min_size)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked below
+            with Image.open(source) as opened:
+                return _finish_pil(opened, max_pixels, shown, path, min_size)
     except Image.DecompressionBombError as err:
         raise ImageLoadError(
-            f"Image file {shown} is too large for PIL ({err}). If you trust it, raise "
+            f"{shown} is too large for PIL ({err}). If you trust it, raise "
             "PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels, or shrink the image first.",
             path,
         ) from err
     except UnidentifiedImageError as err:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
+        try:  # the first bytes tell a web page or a text file apart
+            head = source.read_bytes()[:512] if isinstance(source, Path) else (source.seek(0), source.read(512))[1]
+        except (OSError, ValueError):
+            head = b"?"
         kind = "an empty file" if not head else "not an image PIL can read"
         raise ImageLoadError(
-            f"Image file {shown} is {kind}.{_sniff(head)} Use a JPEG, PNG, GIF, BMP, "
+            f"{shown} is {kind}.{_sniff(head)} Use a JPEG, PNG, GIF, BMP, "
             "TIFF or WebP file (a renamed file does not change its format).",
             path,
-        ) from err
-
-
-def _load_fileobj(fileobj: Any, max_pixels: int | None, min_size: int | None) -> Image.Image:
-    name = getattr(fileobj, "name", None)
-    shown = f"Image file '{name}'" if isinstance(name, str) else "The image file object"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(fileobj)
-            return _finish_pil(opened, max_pixels, shown, name, min_size)
-    except Image.DecompressionBombError as err:
-        raise ImageLoadError(f"{shown} is too large for PIL ({err}).", name) from err
-    except UnidentifiedImageError as err:
-        raise ImageLoadError(
-            f"{shown} is not an image PIL can read. Use JPEG, PNG, GIF, BMP, TIFF or WebP data.",
-            name,
         ) from err
 
 
@@ -449,7 +437,8 @@ def load_image(
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source)).expanduser()
-        return _load_path(path, max_pixels, min_size)
+        _check_path(path)
+        return _load_file(path, max_pixels, min_size)
     if isinstance(source, Image.Image):
         name = getattr(source, "filename", "") or ""
         shown = f"Image '{name}'" if name else "The PIL image"
@@ -461,7 +450,7 @@ def load_image(
         unit = _checked_unit_hwc(source, max_pixels)  # (H, W, C) float in [0, 1]
         return _shrink(_pil_to_rgb(to_pil_image(np.round(unit * 255.0).astype(np.uint8))), min_size)  # L/RGB/RGBA
     if hasattr(source, "read"):
-        return _load_fileobj(source, max_pixels, min_size)
+        return _load_file(source, max_pixels, min_size)
     raise TypeError(f"Cannot load an image from a {type(source).__name__}. {_WHAT_WORKS}.")
 
 

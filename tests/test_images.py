@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,8 @@ def test_file_object(tmp_path: Path) -> None:
     with open(tmp_path / "f.png", "rb") as fh:
         out = load_image(fh)
     assert out.size == (3, 2) and out.getpixel((0, 0)) == (9, 8, 7)
+    with pytest.raises(ImageLoadError, match="file object is not an image.*text file"):
+        load_image(io.BytesIO(b"eggs, milk, bread"))
 
 
 # --------------------------------------------------------------------------- errors
