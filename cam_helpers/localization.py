@@ -136,7 +136,7 @@ def all_region_boxes(
     """
     _, prepared = _prepare_maps(maps, image_size)
     regions = _Regions.find(prepared >= threshold)
-    order = np.lexsort((-regions.sizes, regions.owner))  # by map, then largest first (stable)
+    order = np.lexsort((regions.last, -regions.sizes, regions.owner))  # by map, then largest first
     counts = np.bincount(regions.owner, minlength=regions.batch).tolist()
     boxes = torch.from_numpy(regions.boxes[order]).to(maps.device)
     return list(boxes.split(counts))
@@ -455,12 +455,15 @@ class _Regions:
         boxes: (R, 4) int ``x0, y0, x1, y1`` end exclusive (from ``ndimage.find_objects``)
         sizes: (R,) pixel count of each region
         owner: (R,) which map each region belongs to
+        last: (R,) reading-order index of each region's last pixel; it breaks ties
+            between regions of equal size, the same way every time
         batch: B, the number of maps
     """
 
     boxes: np.ndarray
     sizes: np.ndarray
     owner: np.ndarray
+    last: np.ndarray
     batch: int
 
     @classmethod
@@ -470,12 +473,14 @@ class _Regions:
         boxes = np.array([(x.start, y.start, x.stop, y.stop) for _, y, x in slices], dtype=np.int64).reshape(-1, 4)
         owner = np.array([b.start for b, _, _ in slices], dtype=np.int64)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # drop the background count
-        return cls(boxes, sizes, owner, masks.shape[0])
+        reading_order = np.arange(labels.size).reshape(labels.shape)
+        last = ndimage.maximum(reading_order, labels, np.arange(1, count + 1)).astype(np.int64).reshape(-1)
+        return cls(boxes, sizes, owner, last, masks.shape[0])
 
     def largest_boxes(self) -> torch.Tensor:
         """(B, 4) box of each map's largest region; ``0, 0, 0, 0`` for a map without one.
-        Ties go to the region that starts first in reading order."""
-        order = np.lexsort((-self.sizes, self.owner))  # by map, then largest first (stable)
+        Ties go to the region that ends last in reading order."""
+        order = np.lexsort((-self.last, -self.sizes, self.owner))  # by map, then largest first
         first = order[np.unique(self.owner[order], return_index=True)[1]]  # the head of each map's run
         boxes = np.zeros((self.batch, 4), dtype=np.int64)
         boxes[self.owner[first]] = self.boxes[first]
