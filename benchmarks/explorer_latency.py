@@ -4,10 +4,12 @@
     .venv/bin/python benchmarks/explorer_latency.py [--model efficientnet_lite0] [--repeats 30]
 
 Measures, on the CPU with a 224x224 input: a class change at the CAM layer, a
-class change at a Grad-CAM layer (cached after the first backward), a first
-visit to each layer (one batched backward for the top-10 classes), an image
-change (one forward pass), and a plain forward pass for reference. Target: a
-class change <= 100 ms, with no model run.
+first visit to each layer (one backward for the shown class only), a class
+change at a Grad-CAM layer (first time for that class: one backward; then
+cached), an image change (one forward pass), and a plain forward pass for
+reference. Targets: a class change <= 100 ms with no model run; a first visit
+of any layer <= about 2x a forward pass. Ratios to the forward pass measured
+in the same run are what matter on a busy machine.
 """
 
 from __future__ import annotations
@@ -70,18 +72,26 @@ def main() -> None:
 
     cam_class = class_changes()
     layer_first = {}
-    for layer in explorer._layers[:-1]:
+    for layer in explorer.layers[:-1]:
         layer_first[layer] = timed(lambda: setattr(explorer.layer_picker, "value", layer))
-    gradcam_class = class_changes()  # at the earliest-but-last visited Grad-CAM layer, cached
+    # At the last visited Grad-CAM layer: each class once (one backward each), then cached.
+    backward_before = explorer.backward_passes
+    new_class = statistics.median(
+        timed(lambda: setattr(explorer.class_picker, "value", c)) for c in classes if c != explorer.class_picker.value
+    )
+    new_class_backwards = explorer.backward_passes - backward_before
+    gradcam_class = class_changes()
     explorer.layer_picker.value = classifier.feature_layer
     image_change = timed(lambda: setattr(explorer.image_picker, "value", "coffee"))
     assert explorer.forward_passes == runs_before + 1, "a class or layer change ran the model"
 
     print(f"plain forward pass (batch 1, 224x224):     {forward:7.1f} ms  (1.00x)")
     print(f"class change at the CAM layer:             {cam_class:7.1f} ms  ({cam_class / forward:.2f}x forward)  target <= 100 ms")
+    print(f"class change at a Grad-CAM layer, new class: {new_class:5.1f} ms  ({new_class / forward:.2f}x forward; "
+          f"{new_class_backwards} backwards for {len(classes) - 1} classes)")
     print(f"class change at a Grad-CAM layer (cached): {gradcam_class:7.1f} ms  ({gradcam_class / forward:.2f}x forward)")
     for layer, ms in layer_first.items():
-        print(f"first visit of layer {layer:<20s} {ms:7.1f} ms  ({ms / forward:.2f}x forward; one batched backward, top-10 classes)")
+        print(f"first visit of layer {layer:<20s} {ms:7.1f} ms  ({ms / forward:.2f}x forward; one backward, the shown class)")
     print(f"image change (one forward, all stages):    {image_change:7.1f} ms  ({image_change / forward:.2f}x forward)")
     print(f"model runs during {2 * args.repeats} class changes and {len(layer_first)} layer changes: 0")
 

@@ -4,35 +4,43 @@ Everything here returns images in one predictable form:
 
 * :func:`load_image` -> a ``PIL.Image.Image`` in mode ``"RGB"`` (any size),
   whatever came in: a path, a PIL image, a NumPy array or a torch tensor;
-  grayscale, transparent, palette, 16-bit, CMYK or EXIF-rotated.
+  grayscale, transparent, palette, 16-bit, CMYK or EXIF-rotated. The recipe is
+  Pillow's: ``Image.open`` -> ``ImageOps.exif_transpose`` -> ``convert`` (with
+  ``Image.alpha_composite`` on white for transparency); arrays and tensors go
+  through torchvision's ``to_pil_image`` after their values are checked.
 * :func:`preprocess` -> a float tensor of shape ``(B, 3, H, W)``, ready for a model.
+  Big photos are decoded small (JPEG draft mode) so a 48-megapixel phone
+  photo costs a fraction of a second, not seconds and hundreds of MB.
 * :func:`to_display_array` -> a NumPy array of shape ``(H, W, 3)``, float in
   ``[0, 1]``, ready for ``plt.imshow`` (and, with ``size=224``, for overlaying
-  a ``(224, 224)`` class activation map).
+  a ``(224, 224)`` class activation map). :mod:`cam_helpers.viz` uses it too.
 
-The sample photos live in the repository's ``images/`` folder (licences in
-``images/CREDITS.md``); :func:`load_sample` opens them by short name.
+The sample photos ship inside the package (``cam_helpers/samples/``, licences
+in its ``CREDITS.md``; the repository's ``images/`` folder links to them), so
+:func:`load_sample` works from a clone and from a pip-installed wheel alike.
 """
 
 from __future__ import annotations
 
-import difflib
 import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms.functional import resize, to_pil_image
+
+from .names import did_you_mean
 
 __all__ = [
     "SAMPLES",
     "ImageLoadError",
     "ImageSource",
-    "images_dir",
     "sample_path",
     "load_sample",
     "load_image",
@@ -40,7 +48,7 @@ __all__ = [
     "to_display_array",
 ]
 
-#: Short name -> file name in ``images/``. Licences: ``images/CREDITS.md``.
+#: Short name -> file name in ``cam_helpers/samples/`` (linked from ``images/``). Licences: ``CREDITS.md`` there.
 SAMPLES: dict[str, str] = {
     "cat": "cat.png",  # scikit-image "chelsea", 451x300
     "coffee": "coffee.jpg",  # scikit-image espresso cup, 600x400
@@ -60,13 +68,14 @@ _ALIASES: dict[str, str] = {
     "composite": "cat_and_coffee",
 }
 
-#: The environment variable that points at another ``images/`` folder.
-IMAGES_DIR_ENV = "CAM_IMAGES_DIR"
-
 #: What :func:`load_image` accepts.
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor, io.IOBase]
 
 _DEFAULT_MAX_PIXELS = 89_478_485  # = PIL.Image.MAX_IMAGE_PIXELS by default (~ 9459 x 9459)
+
+#: :func:`preprocess` decodes big photos no smaller than this on their short side:
+#: twice the 256 pixels a model's transform resizes to, so the model sees the same detail.
+DECODE_MIN_SIZE = 512
 
 _WHAT_WORKS = (
     "load_image accepts a path to a JPEG/PNG/GIF/BMP/TIFF/WebP file, a PIL image, "
@@ -90,56 +99,6 @@ class ImageLoadError(ValueError):
 # --------------------------------------------------------------------------- samples
 
 
-def _missing_images_message(looked: Sequence[Path]) -> str:
-    places = "\n".join(f"  - {p}" for p in looked) or "  (nowhere)"
-    return (
-        "Could not find the sample images folder 'images/'. Looked in:\n"
-        f"{places}\n"
-        "The photos ship with the repository, not with the pip package. Either:\n"
-        "  - clone the repository (git clone https://github.com/cam-notebooks/cam-notebooks) "
-        "and run the notebooks from inside it;\n"
-        "  - on Google Colab, run the notebook's first (setup) cell, which downloads them;\n"
-        f"  - or set the environment variable {IMAGES_DIR_ENV} to a folder holding the images.\n"
-        "Your own photos do not need this folder: use load_image('path/to/photo.jpg')."
-    )
-
-
-def images_dir() -> Path:
-    """Return the folder that holds the sample photos.
-
-    Looks, in order, at the environment variable ``CAM_IMAGES_DIR``; the
-    repository's ``images/`` folder next to the ``cam_helpers`` package; and an
-    ``images/`` folder holding the samples in the current directory or one of
-    its parents (for a non-editable install run from inside a clone).
-
-    Raises:
-        FileNotFoundError: when none exists, with instructions to get the images.
-    """
-    env = os.environ.get(IMAGES_DIR_ENV)
-    if env:
-        folder = Path(env).expanduser()
-        if folder.is_dir():
-            return folder
-        raise FileNotFoundError(
-            f"{IMAGES_DIR_ENV} is set to '{env}', but that folder does not exist. "
-            f"Unset it to use the repository's images/ folder, or point it at a folder "
-            f"holding the sample images ({', '.join(SAMPLES.values())})."
-        )
-    looked: list[Path] = []
-    beside_package = Path(__file__).resolve().parent.parent / "images"
-    looked.append(beside_package)
-    if beside_package.is_dir():
-        return beside_package
-    marker = SAMPLES["cat"]
-    cwd = Path.cwd().resolve()
-    for parent in [cwd, *list(cwd.parents)[:3]]:
-        candidate = parent / "images"
-        looked.append(candidate)
-        if (candidate / marker).is_file():
-            return candidate
-    raise FileNotFoundError(_missing_images_message(looked))
-
-
 def _resolve_sample_name(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"sample name must be a string such as 'cat', got {type(name).__name__}")
@@ -148,24 +107,16 @@ def _resolve_sample_name(name: str) -> str:
         return key
     if key in _ALIASES:
         return _ALIASES[key]
-    by_file = {fname.lower(): k for k, fname in SAMPLES.items()}
-    if key in by_file:
-        return by_file[key]
-    stem = Path(key).stem
-    if stem in SAMPLES:
-        return stem
-    candidates = list(SAMPLES) + list(_ALIASES)
-    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.5)
-    close = list(dict.fromkeys(_ALIASES.get(c, c) for c in close))
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if Path(key).stem in SAMPLES:  # the file name: "cat.png"
+        return Path(key).stem
     raise ValueError(
-        f"Unknown sample image {name!r}.{hint} Valid names: {', '.join(SAMPLES)}. "
+        f"Unknown sample image {name!r}.{did_you_mean(key, SAMPLES, n=3)} Valid names: {', '.join(SAMPLES)}. "
         "For your own photo use load_image('path/to/photo.jpg')."
     )
 
 
 def sample_path(name: str) -> Path:
-    """Return the path of a bundled sample photo.
+    """Return the path of a bundled sample photo (inside the installed package).
 
     Args:
         name: a key of :data:`SAMPLES` such as ``"cat"`` (case-insensitive; a few
@@ -173,17 +124,9 @@ def sample_path(name: str) -> Path:
 
     Raises:
         ValueError: unknown name; the message lists valid names and close matches.
-        FileNotFoundError: the images folder or the file is missing.
     """
     key = _resolve_sample_name(name)
-    folder = images_dir()
-    path = folder / SAMPLES[key]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Sample {key!r} should be at '{path}', but the file is missing. "
-            + _missing_images_message([folder]).split("\n", 1)[1]
-        )
-    return path
+    return Path(str(resources.files("cam_helpers") / "samples" / SAMPLES[key]))
 
 
 def load_sample(name: str) -> Image.Image:
@@ -290,33 +233,26 @@ def _to_unit_float(arr: np.ndarray, original: Any) -> np.ndarray:
 
 def _composite_on_white(hwc: np.ndarray) -> np.ndarray:
     """(H, W, C) float in [0, 1], C in {1, 3, 4} -> (H, W, 3); alpha over white."""
-    channels = hwc.shape[-1]
-    if channels == 1:
+    if hwc.shape[-1] == 1:
         return np.repeat(hwc, 3, axis=-1)
-    if channels == 3:
+    if hwc.shape[-1] == 3:
         return hwc
     rgb, alpha = hwc[..., :3], hwc[..., 3:4]
-    return rgb * alpha + (1.0 - alpha) * 1.0
+    return rgb * alpha + (1.0 - alpha)
 
 
-def _array_to_unit_rgb(data: np.ndarray | torch.Tensor, max_pixels: int | None) -> np.ndarray:
-    """NumPy array or tensor -> (H, W, 3) float64 in [0, 1]."""
+def _checked_unit_hwc(data: np.ndarray | torch.Tensor, max_pixels: int | None) -> np.ndarray:
+    """NumPy array or tensor -> (H, W, C) float64 in [0, 1], C in {1, 3, 4}, with every check."""
     arr = _tensor_to_numpy(data) if isinstance(data, torch.Tensor) else np.asarray(data)
     hwc = _to_hwc(arr, data)
     _check_pixels(hwc.shape[1], hwc.shape[0], max_pixels, f"the {_describe(data)}", None)
-    return _composite_on_white(_to_unit_float(hwc, data))
-
-
-def _unit_to_pil(rgb: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8))  # (H, W, 3) uint8 -> RGB
+    return _to_unit_float(hwc, data)
 
 
 # --------------------------------------------------------------------------- PIL modes
 
 
-def _check_pixels(
-    width: int, height: int, max_pixels: int | None, what: str, path: Any
-) -> None:
+def _check_pixels(width: int, height: int, max_pixels: int | None, what: str, path: Any) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise ImageLoadError(
             f"{what} is {width}x{height} = {width * height:,} pixels, more than "
@@ -326,64 +262,54 @@ def _check_pixels(
         )
 
 
-def _white_background(img: Image.Image) -> Image.Image:
-    rgba = img.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _integer_mode_to_rgb(img: Image.Image) -> Image.Image:
-    """16/32-bit integer or float grayscale -> 8-bit RGB, scaled (not clipped).
+def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float grayscale -> 8-bit ``L``, scaled (not clipped).
 
     ``I;16*`` modes are scaled from 0..65535. Mode ``I`` (how some Pillow
     versions open 16-bit PNGs) is taken as 8-bit if its values fit in 0..255,
     as 16-bit if they fit in 0..65535, else rescaled from its min..max. Mode
     ``F`` is taken as [0, 1] if it fits, else rescaled from min..max.
     """
-    mode = img.mode
-    if mode.startswith("I;16"):
-        data = np.asarray(img.convert("I") if mode not in ("I;16", "I;16B", "I;16L") else img)
-        unit = data.astype(np.float64) / 65535.0
+    data = np.asarray(img.convert("I") if img.mode.startswith("I;16") else img).astype(np.float64)
+    lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+    if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and 255 < hi <= 65535):
+        unit = data / 65535.0
+    elif img.mode == "I" and lo >= 0 and hi <= 255:
+        unit = data / 255.0
+    elif img.mode == "F" and lo >= 0 and hi <= 1:
+        unit = data
     else:
-        data = np.asarray(img).astype(np.float64)
-        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-        if mode == "F" and lo >= 0 and hi <= 1:
-            unit = data
-        elif mode == "I" and lo >= 0 and hi <= 255:
-            unit = data / 255.0
-        elif mode == "I" and lo >= 0 and hi <= 65535:
-            unit = data / 65535.0
-        else:
-            unit = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
-    gray = np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return Image.fromarray(gray).convert("RGB")  # (H, W) uint8 -> L
+        unit = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+    return to_pil_image(np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8))  # (H, W) uint8 -> L
 
 
 def _pil_to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> a new ``"RGB"`` image (alpha composited on white)."""
-    mode = img.mode
-    if mode == "RGB":
-        return img.copy()
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        return _white_background(img)
-    if mode == "P":
-        if "transparency" in img.info:
-            return _white_background(img)
-        return img.convert("RGB")
-    if mode.startswith("I") or mode == "F":
-        return _integer_mode_to_rgb(img)
-    return img.convert("RGB")  # 1, L, CMYK, YCbCr, RGBX, ...
+    """Any PIL mode -> a new ``"RGB"`` image; transparency is composited on white."""
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _high_depth_to_8bit(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return img.convert("RGB")  # a copy even for RGB; 1, L, P, CMYK, YCbCr, ... converted
 
 
-def _finish_pil(img: Image.Image, max_pixels: int | None, name: str, path: Any) -> Image.Image:
-    """Size check, full decode, EXIF rotation and RGB conversion of an opened image."""
+def _finish_pil(
+    img: Image.Image, max_pixels: int | None, name: str, path: Any, min_size: int | None = None
+) -> Image.Image:
+    """Size check, decode, EXIF rotation and RGB conversion of an image opened from a file.
+
+    With ``min_size``, a JPEG is decoded small (draft mode: 1/2, 1/4 or 1/8 of
+    its size, never below ``min_size`` on the short side) and any other format
+    shrunk after decoding; ``None`` keeps the full size.
+    """
     _check_pixels(img.width, img.height, max_pixels, name, path)
     try:
+        if min_size is not None and img.format == "JPEG":
+            img.draft("RGB", (min_size, min_size))  # decode at 1/2, 1/4 or 1/8 scale, never below min_size
         # Decode now, so truncated files fail here with a clear message (as long as
         # PIL.ImageFile.LOAD_TRUNCATED_IMAGES keeps its default, False).
         img.load()
-        img = ImageOps.exif_transpose(img) or img
-        return _pil_to_rgb(img)
+        img = _pil_to_rgb(ImageOps.exif_transpose(img) or img)
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         detail = str(err) or type(err).__name__
         if "truncated" in detail.lower() or isinstance(err, EOFError):
@@ -398,6 +324,13 @@ def _finish_pil(img: Image.Image, max_pixels: int | None, name: str, path: Any) 
             "PNG and try again.",
             path,
         ) from err
+    return _shrink(img, min_size)
+
+
+def _shrink(img: Image.Image, min_size: int | None) -> Image.Image:
+    """Shrink by the largest integer factor that keeps the short side >= ``min_size`` (box filter)."""
+    factor = min(img.size) // min_size if min_size else 1
+    return img.reduce(factor) if factor >= 2 else img
 
 
 # --------------------------------------------------------------------------- files
@@ -417,63 +350,53 @@ def _sniff(head: bytes) -> str:
     return ""
 
 
-def _load_path(path: Path, max_pixels: int | None) -> Image.Image:
-    shown = f"'{path}'"
+def _check_path(path: Path) -> None:
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative to the current folder {Path.cwd()})"
         raise FileNotFoundError(
-            f"Image file not found: {shown}{where}. Check the name and folder, or use "
+            f"Image file not found: '{path}'{where}. Check the name and folder, or use "
             f"load_sample(name) for a bundled photo ({', '.join(SAMPLES)})."
         )
     if path.is_dir():
         raise ImageLoadError(
-            f"{shown} is a folder, not an image file. Pass the path of one JPEG or PNG "
-            "file inside it.",
-            path,
+            f"'{path}' is a folder, not an image file. Pass the path of one JPEG or PNG file inside it.", path
         )
+
+
+def _load_file(source: Path | Any, max_pixels: int | None, min_size: int | None) -> Image.Image:
+    """Open a path or a binary file object with Pillow; each failure becomes a clear :class:`ImageLoadError`."""
+    path = source if isinstance(source, Path) else getattr(source, "name", None)
+    shown = f"Image file '{path}'" if isinstance(path, (str, Path)) else "The image file object"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
-            with Image.open(path) as opened:
-                return _finish_pil(opened, max_pixels, f"Image file {shown}", path)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked below
+            with Image.open(source) as opened:
+                return _finish_pil(opened, max_pixels, shown, path, min_size)
     except Image.DecompressionBombError as err:
         raise ImageLoadError(
-            f"Image file {shown} is too large for PIL ({err}). If you trust it, raise "
+            f"{shown} is too large for PIL ({err}). If you trust it, raise "
             "PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels, or shrink the image first.",
             path,
         ) from err
     except UnidentifiedImageError as err:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
+        try:  # the first bytes tell a web page or a text file apart
+            head = source.read_bytes()[:512] if isinstance(source, Path) else (source.seek(0), source.read(512))[1]
+        except (OSError, ValueError):
+            head = b"?"
         kind = "an empty file" if not head else "not an image PIL can read"
         raise ImageLoadError(
-            f"Image file {shown} is {kind}.{_sniff(head)} Use a JPEG, PNG, GIF, BMP, "
+            f"{shown} is {kind}.{_sniff(head)} Use a JPEG, PNG, GIF, BMP, "
             "TIFF or WebP file (a renamed file does not change its format).",
             path,
-        ) from err
-
-
-def _load_fileobj(fileobj: Any, max_pixels: int | None) -> Image.Image:
-    name = getattr(fileobj, "name", None)
-    shown = f"Image file '{name}'" if isinstance(name, str) else "The image file object"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(fileobj)
-            return _finish_pil(opened, max_pixels, shown, name)
-    except Image.DecompressionBombError as err:
-        raise ImageLoadError(f"{shown} is too large for PIL ({err}).", name) from err
-    except UnidentifiedImageError as err:
-        raise ImageLoadError(
-            f"{shown} is not an image PIL can read. Use JPEG, PNG, GIF, BMP, TIFF or WebP data.",
-            name,
         ) from err
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def load_image(source: ImageSource, *, max_pixels: int | None = _DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(
+    source: ImageSource, *, max_pixels: int | None = _DEFAULT_MAX_PIXELS, min_size: int | None = None
+) -> Image.Image:
     """Load anything image-like as an RGB PIL image.
 
     Args:
@@ -491,6 +414,10 @@ def load_image(source: ImageSource, *, max_pixels: int | None = _DEFAULT_MAX_PIX
         max_pixels: refuse images with more than ``width * height`` pixels
             (default: PIL's ``Image.MAX_IMAGE_PIXELS``, 89,478,485); ``None``
             switches the check off.
+        min_size: ``None`` (default) keeps the full size. An int lets a big
+            image come back smaller, its short side still >= ``min_size``:
+            JPEG files are decoded at 1/2, 1/4 or 1/8 scale (Pillow's draft
+            mode: fast, little memory), other images shrunk by an integer factor.
 
     Returns:
         A new ``PIL.Image.Image`` in mode ``"RGB"``, size ``(W, H)`` (rotated
@@ -510,17 +437,20 @@ def load_image(source: ImageSource, *, max_pixels: int | None = _DEFAULT_MAX_PIX
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source)).expanduser()
-        return _load_path(path, max_pixels)
+        _check_path(path)
+        return _load_file(path, max_pixels, min_size)
     if isinstance(source, Image.Image):
         name = getattr(source, "filename", "") or ""
         shown = f"Image '{name}'" if name else "The PIL image"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return _finish_pil(source, max_pixels, shown, name or None)
+            # No draft mode here: it would change the caller's image object.
+            return _shrink(_finish_pil(source, max_pixels, shown, name or None), min_size)
     if isinstance(source, (np.ndarray, torch.Tensor)):
-        return _unit_to_pil(_array_to_unit_rgb(source, max_pixels))
+        unit = _checked_unit_hwc(source, max_pixels)  # (H, W, C) float in [0, 1]
+        return _shrink(_pil_to_rgb(to_pil_image(np.round(unit * 255.0).astype(np.uint8))), min_size)  # L/RGB/RGBA
     if hasattr(source, "read"):
-        return _load_fileobj(source, max_pixels)
+        return _load_file(source, max_pixels, min_size)
     raise TypeError(f"Cannot load an image from a {type(source).__name__}. {_WHAT_WORKS}.")
 
 
@@ -528,6 +458,8 @@ def preprocess(
     images: ImageSource | Sequence[ImageSource],
     transform: Callable[[Image.Image], torch.Tensor],
     device: torch.device | str | None = None,
+    *,
+    min_size: int | None = DECODE_MIN_SIZE,
 ) -> torch.Tensor:
     """Turn one image or a list of images into a model-ready batch.
 
@@ -540,6 +472,8 @@ def preprocess(
             same ``(H, W)``.
         device: where to put the batch (``"cuda"``, ``"cpu"``, a ``torch.device``);
             ``None`` leaves it where ``transform`` put it.
+        min_size: big photos are loaded small, their short side still >= this
+            (see :func:`load_image`); ``None`` loads them at full size.
 
     Returns:
         A tensor of shape ``(B, 3, H, W)``; ``B = 1`` for a single image.
@@ -549,7 +483,7 @@ def preprocess(
         raise ValueError("preprocess got an empty list of images; pass at least one image.")
     tensors = []
     for index, item in enumerate(items):
-        out = transform(load_image(item))
+        out = transform(load_image(item, min_size=min_size))
         if not isinstance(out, torch.Tensor):
             raise TypeError(
                 f"transform returned a {type(out).__name__} for image {index}; it must return "
@@ -572,7 +506,7 @@ def preprocess(
 
 
 def _target_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``size`` (int or (height, width)) -> PIL's (width, height)."""
+    """``size`` (int or (height, width)) -> (height, width)."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         height = width = int(size)
     elif isinstance(size, Sequence) and len(size) == 2:
@@ -581,7 +515,7 @@ def _target_size(size: int | tuple[int, int]) -> tuple[int, int]:
         raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be positive, got {size!r}")
-    return width, height
+    return height, width
 
 
 def to_display_array(
@@ -606,20 +540,11 @@ def to_display_array(
         isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating)
     )
     if is_float_array:
-        rgb = _array_to_unit_rgb(data, None).astype(np.float32)
+        rgb = _composite_on_white(_checked_unit_hwc(data, None)).astype(np.float32)
     else:
         rgb = np.asarray(load_image(data, max_pixels=None), dtype=np.float32) / 255.0
-    if size is not None:
-        target = _target_size(size)
-        if target != (rgb.shape[1], rgb.shape[0]):
-            channels = [
-                np.asarray(
-                    Image.fromarray(np.ascontiguousarray(rgb[..., c], dtype=np.float32)).resize(
-                        target, Image.Resampling.BILINEAR
-                    )
-                )
-                for c in range(3)
-            ]
-            rgb = np.stack(channels, axis=-1)
+    if size is not None and _target_size(size) != rgb.shape[:2]:
+        chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # (3, H, W)
+        rgb = resize(chw, list(_target_size(size)), antialias=True).permute(1, 2, 0).numpy()  # (h, w, 3)
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 

@@ -4,8 +4,10 @@ Weakly supervised object localization (WSOL): a classifier trained only with
 image labels is asked *where* the object is. CAM's recipe (Zhou et al., CVPR 2016):
 
     1. upsample the class map to the image size,
-    2. keep the pixels above 20% of the map's maximum,
-    3. draw a box around the largest connected region.
+    2. keep the pixels above the 20% threshold: after min-max normalisation of
+       the map, the threshold is min + 0.2 (max - min), i.e. 20% of the
+       normalised map's range,
+    3. draw a box around the largest connected region (``scipy.ndimage.label``).
 
 Choe et al. ("Evaluating Weakly Supervised Object Localization Methods Right",
 CVPR 2020) showed that the threshold in step 2 decides much of the score, and
@@ -22,8 +24,8 @@ pixels, end exclusive. The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e.
 no area, ``(0, 0, 0, 0)``, stands for "nothing found" and has IoU 0 with anything.
 
 Maps are min-max normalised per map first (:func:`cam_helpers.cam.normalize_maps`),
-so a threshold of 0.2 keeps the pixels with ``M >= min + 0.2 * (max - min)``;
-for a ReLU'd CAM (min 0) this is exactly "20% of the max".
+so a threshold of 0.2 keeps the pixels with ``M >= min + 0.2 (max - min)``, i.e.
+20% of the normalised map's range; for a ReLU'd CAM (min 0) this is "20% of the max".
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+import torchvision
+from scipy import ndimage
+from torchvision.ops import masks_to_boxes
 
 from .cam import normalize_maps, upsample_maps
 
@@ -57,38 +62,33 @@ DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
-    """Tight boxes of boolean masks.
+    """Tight boxes of boolean masks (torchvision's ``masks_to_boxes``, made end exclusive).
 
     Args:
         masks: (..., H, W) bool
     Returns:
         boxes: (..., 4) long ``x0, y0, x1, y1`` (end exclusive); ``0, 0, 0, 0`` for an empty mask.
     """
-    rows = masks.any(dim=-1)  # (..., H) does row y hold a pixel?
-    cols = masks.any(dim=-2)  # (..., W)
-    y0, y1 = _first_and_end(rows)
-    x0, x1 = _first_and_end(cols)
-    boxes = torch.stack([x0, y0, x1, y1], dim=-1)  # (..., 4)
-    empty = ~rows.any(dim=-1, keepdim=True)
-    return boxes.masked_fill(empty, 0)
+    flat = masks.reshape(-1, *masks.shape[-2:]).bool()  # (N, H, W)
+    present = flat.flatten(1).any(dim=1)  # (N,) empty masks get the "nothing found" box
+    boxes = torch.zeros(len(flat), 4, dtype=torch.long, device=masks.device)
+    if present.any():
+        inclusive = masks_to_boxes(flat[present]).long()  # (n, 4): torchvision's x1, y1 are the last pixels
+        boxes[present] = inclusive + torch.tensor([0, 0, 1, 1], device=masks.device)  # one past them
+    return boxes.view(*masks.shape[:-2], 4)
 
 
 def connected_regions(masks: torch.Tensor) -> torch.Tensor:
-    """Label the 8-connected regions of boolean masks, with pure torch ops.
-
-    See :class:`_Regions` for how: runs of pixels along the four directions
-    share their largest number until each region carries one number.
+    """Label the 8-connected regions of boolean masks (``scipy.ndimage.label``).
 
     Args:
         masks: (B, H, W) bool
     Returns:
         labels: (B, H, W) long; 0 for background, one positive number per
-        region, different across the whole batch (numbers are not consecutive).
+        region, different across the whole batch.
     """
-    regions = _Regions.find(masks)
-    labels = torch.zeros(masks.numel(), dtype=torch.long, device=masks.device)
-    labels[regions.position] = regions.label + 1
-    return labels.view(masks.shape)
+    labels, _ = _label(masks)
+    return torch.from_numpy(labels).long().to(masks.device)
 
 
 def boxes_from_maps(
@@ -102,7 +102,9 @@ def boxes_from_maps(
 
     Args:
         maps: (B, h, w), e.g. (B, 8, 8) CAMs; any leading dims work.
-        threshold: in [0, 1], relative to each map's range (0.2: the CAM paper).
+        threshold: in [0, 1]. After min-max normalisation of each map, the
+            threshold is min + threshold (max - min); 0.2 is the CAM paper's
+            20% of the normalised map's range.
         image_size: size of the images the maps belong to (int or (H, W));
             maps are upsampled (bilinear) to it first, so boxes are in image pixels.
         largest_region: box only the largest 8-connected region (CAM); if False,
@@ -115,7 +117,7 @@ def boxes_from_maps(
     foreground = prepared >= threshold
     if not largest_region:
         return boxes_from_masks(foreground).view(*lead, 4)
-    return _Regions.find(foreground).largest_boxes().view(*lead, 4)
+    return _Regions.find(foreground).largest_boxes().to(maps.device).view(*lead, 4)
 
 
 def all_region_boxes(
@@ -134,15 +136,18 @@ def all_region_boxes(
     """
     _, prepared = _prepare_maps(maps, image_size)
     regions = _Regions.find(prepared >= threshold)
-    boxes, sizes, owner = regions.region_boxes()  # (R, 4), (R,), (R,)
-    # Sort by map, then by size (largest first); then split per map.
-    order = torch.argsort(owner * (sizes.max() + 1 if len(sizes) else 1) - sizes, stable=True)
-    counts = torch.bincount(owner, minlength=prepared.shape[0]).tolist()
-    return list(boxes[order].split(counts))
+    order = np.lexsort((regions.last, -regions.sizes, regions.owner))  # by map, then largest first
+    counts = np.bincount(regions.owner, minlength=regions.batch).tolist()
+    boxes = torch.from_numpy(regions.boxes[order]).to(maps.device)
+    return list(boxes.split(counts))
 
 
 def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
-    """Intersection over union of matching boxes.
+    """Intersection over union of matching boxes (pairs, not all-against-all).
+
+    For all pairs between two sets of boxes use ``torchvision.ops.box_iou``; its
+    ``x1, y1, x2, y2`` boxes measure area as ``(x2 - x1) * (y2 - y1)``, the same
+    as our end-exclusive pixel boxes.
 
     Args:
         boxes_a: (N, 4) ``x0, y0, x1, y1``, end exclusive; any shapes that broadcast work.
@@ -151,9 +156,9 @@ def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
         iou: (N,) float in [0, 1]; 0 when both boxes are empty.
     """
     a, b = boxes_a.float(), boxes_b.float()
-    inter_w = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp_min(0)
-    inter_h = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp_min(0)
-    inter = inter_w * inter_h
+    top_left = torch.maximum(a[..., :2], b[..., :2])  # (N, 2)
+    bottom_right = torch.minimum(a[..., 2:], b[..., 2:])  # (N, 2)
+    inter = (bottom_right - top_left).clamp_min(0).prod(dim=-1)  # (N,)
     union = _area(a) + _area(b) - inter
     return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(union))
 
@@ -245,16 +250,15 @@ def threshold_sweep(
     Returns:
         a :class:`ThresholdSweep`; read ``.max_box_acc``, ``.max_box_acc_v2``, ``.accuracy``.
 
-    Cost: one connected-region search per threshold, batched over the maps;
-    on a 2-core CPU about 0.1-0.3 s per threshold for 500 maps of 64x64, so
-    ~15-20 s for the full 101 thresholds. Fewer thresholds
-    (``torch.linspace(0, 1, 21)``) or a GPU make it quick.
+    Cost: one ``scipy.ndimage.label`` per threshold, over all maps at once
+    (maps on a GPU are copied to the CPU for it).
     """
     _, prepared = _prepare_maps(maps, image_size)  # (B, H, W)
     if thresholds is None:
         thresholds = torch.linspace(0, 1, 101)
     thresholds = torch.as_tensor(thresholds, dtype=torch.float32)
-    gt = gt_boxes.to(prepared.device).view(-1, 4)
+    gt = gt_boxes.cpu().view(-1, 4)
+    prepared = prepared.cpu()  # scipy labels the regions on the CPU
     ious = []
     for threshold in thresholds.tolist():  # a loop over thresholds, batched over maps
         regions = _Regions.find(prepared >= threshold)
@@ -264,7 +268,7 @@ def threshold_sweep(
             ious.append(box_iou(regions.largest_boxes(), gt))
     return ThresholdSweep(
         thresholds=thresholds,
-        ious=torch.stack(ious).cpu(),  # (T, B)
+        ious=torch.stack(ious),  # (T, B)
         iou_thresholds=tuple(float(t) for t in iou_thresholds),
     )
 
@@ -367,7 +371,7 @@ def center_box_baseline(
     size = _pair(image_size)
     candidates = torch.stack([center_box(size, f) for f in fractions.tolist()])  # (F, 4)
     gt = gt_boxes.view(-1, 4).cpu()
-    ious = box_iou(candidates.unsqueeze(1), gt.unsqueeze(0))  # (F, B)
+    ious = torchvision.ops.box_iou(candidates, gt).nan_to_num(0.0)  # (F, B) all pairs; 0/0 (two empty boxes) -> 0
     return CenterBoxBaseline(fractions, ious, tuple(float(t) for t in iou_thresholds), size)
 
 
@@ -430,146 +434,63 @@ def _best_index(accuracy: torch.Tensor, ious: torch.Tensor) -> int:
     return int(mean_iou.argmax())
 
 
+# 8-connectivity inside each map, never across maps of the batch: a (3, 3, 3)
+# structure whose only non-zero plane is the middle one.
+_EIGHT_NEIGHBOURS = np.zeros((3, 3, 3), dtype=bool)
+_EIGHT_NEIGHBOURS[1] = True
+
+
+def _label(masks: torch.Tensor) -> tuple[np.ndarray, int]:
+    """scipy's connected-component labelling of (B, H, W) masks -> labels (B, H, W) int32, region count."""
+    if masks.dim() != 3:
+        raise ValueError(f"masks must be (B, H, W); got shape {tuple(masks.shape)}")
+    return ndimage.label(masks.bool().cpu().numpy(), structure=_EIGHT_NEIGHBOURS)
+
+
 @dataclass
 class _Regions:
-    """The 8-connected regions of a batch of masks, kept as a list of foreground pixels.
-
-    Finding them, with tensor ops only: every foreground pixel starts with its
-    own number (its place in the list). Each round,
-
-        1. each run of consecutive foreground pixels along a row takes the
-           largest number in it; then along each column, each diagonal and each
-           anti-diagonal (the four directions of 8-connectivity);
-        2. each pixel "jumps" to the number now held by the pixel its number
-           came from, which passes numbers along winding regions quickly.
-
-    Numbers only grow, and stop growing when each region carries one number,
-    the largest in it. Blob-like regions need 2-4 rounds. Working on the list of
-    foreground pixels (not the whole image) keeps the rounds cheap.
+    """The 8-connected regions of a batch of masks: one box, size and map per region.
 
     Attributes:
-        position: (P,) flat index of each foreground pixel in (B, H, W)
-        label: (P,) region number = list index of one pixel of the region
-        batch, height, width: B, H, W
+        boxes: (R, 4) int ``x0, y0, x1, y1`` end exclusive (from ``ndimage.find_objects``)
+        sizes: (R,) pixel count of each region
+        owner: (R,) which map each region belongs to
+        last: (R,) reading-order index of each region's last pixel; it breaks ties
+            between regions of equal size, the same way every time
+        batch: B, the number of maps
     """
 
-    position: torch.Tensor
-    label: torch.Tensor
+    boxes: np.ndarray
+    sizes: np.ndarray
+    owner: np.ndarray
+    last: np.ndarray
     batch: int
-    height: int
-    width: int
 
     @classmethod
-    def find(cls, masks: torch.Tensor, max_rounds: int | None = None) -> _Regions:
-        if masks.dim() != 3:
-            raise ValueError(f"masks must be (B, H, W); got shape {tuple(masks.shape)}")
-        masks = masks.bool()
-        b, h, w = masks.shape
-        position = masks.reshape(-1).nonzero().squeeze(1)  # (P,)
-        runs = [_run_ids(masks, direction)[position] for direction in ("row", "column", "diagonal", "anti")]
-        label = torch.arange(len(position), device=masks.device)  # (P,)
-        for _ in range(max_rounds if max_rounds is not None else max(h, w) * 2):
-            before = label
-            for run in runs:
-                best = torch.full((int(run.max()) + 1 if len(run) else 1,), -1, dtype=torch.long, device=masks.device)
-                best = best.scatter_reduce(0, run, label, reduce="amax")  # largest number per run
-                label = best.index_select(0, run)
-            label = label.index_select(0, label)  # jump
-            if torch.equal(label, before):
-                break
-        return cls(position, label, b, h, w)
-
-    @property
-    def image_index(self) -> torch.Tensor:
-        """(P,) which map each pixel belongs to."""
-        return self.position // (self.height * self.width)
-
-    def sizes(self) -> torch.Tensor:
-        """(P,) pixel count of each pixel's region."""
-        return torch.bincount(self.label, minlength=len(self.label)).index_select(0, self.label)
+    def find(cls, masks: torch.Tensor) -> _Regions:
+        labels, count = _label(masks)  # (B, H, W): 0 background, 1..R regions
+        slices = ndimage.find_objects(labels)  # R tuples of (map, rows, columns) slices
+        boxes = np.array([(x.start, y.start, x.stop, y.stop) for _, y, x in slices], dtype=np.int64).reshape(-1, 4)
+        owner = np.array([b.start for b, _, _ in slices], dtype=np.int64)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # drop the background count
+        reading_order = np.arange(labels.size).reshape(labels.shape)
+        last = ndimage.maximum(reading_order, labels, np.arange(1, count + 1)).astype(np.int64).reshape(-1)
+        return cls(boxes, sizes, owner, last, masks.shape[0])
 
     def largest_boxes(self) -> torch.Tensor:
-        """(B, 4) box of each map's largest region (ties: the region with the larger number)."""
-        owner = self.image_index
-        # One number that orders regions by size, then by label: unique per region.
-        key = self.sizes() * (len(self.label) + 1) + self.label
-        best = torch.full((self.batch,), -1, dtype=torch.long, device=key.device)
-        best = best.scatter_reduce(0, owner, key, reduce="amax")
-        keep = key == best.index_select(0, owner)
-        boxes, present = self._boxes_by(owner[keep], self.position[keep], self.batch)
-        return boxes.masked_fill(~present.unsqueeze(1), 0)
-
-    def region_boxes(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Every region's box (R, 4), size (R,) and map index (R,)."""
-        boxes, present = self._boxes_by(self.label, self.position, len(self.label))
-        regions = present.nonzero().squeeze(1)  # region numbers in use
-        sizes = torch.bincount(self.label, minlength=len(self.label)).index_select(0, regions)
-        owner = self.position.index_select(0, regions) // (self.height * self.width)
-        return boxes.index_select(0, regions), sizes, owner
+        """(B, 4) box of each map's largest region; ``0, 0, 0, 0`` for a map without one.
+        Ties go to the region that ends last in reading order."""
+        order = np.lexsort((-self.last, -self.sizes, self.owner))  # by map, then largest first
+        first = order[np.unique(self.owner[order], return_index=True)[1]]  # the head of each map's run
+        boxes = np.zeros((self.batch, 4), dtype=np.int64)
+        boxes[self.owner[first]] = self.boxes[first]
+        return torch.from_numpy(boxes)
 
     def best_iou(self, gt_boxes: torch.Tensor) -> torch.Tensor:
         """(B,) IoU of the region box that best matches each map's true box (0 if no region)."""
-        boxes, _, owner = self.region_boxes()
-        iou = box_iou(boxes, gt_boxes.index_select(0, owner))
-        best = torch.zeros(self.batch, device=iou.device)
-        return best.scatter_reduce(0, owner, iou, reduce="amax")
-
-    def _boxes_by(self, group: torch.Tensor, position: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tight box (groups, 4) of the pixels in each group, and whether the group has any."""
-        n = self.height * self.width
-        y = (position % n) // self.width
-        x = position % self.width
-        big, device = max(self.height, self.width) + 1, position.device
-
-        def reduce(values: torch.Tensor, how: str, start: int) -> torch.Tensor:
-            out = torch.full((groups,), start, dtype=torch.long, device=device)
-            return out.scatter_reduce(0, group, values, reduce=how)
-
-        boxes = torch.stack(
-            [reduce(x, "amin", big), reduce(y, "amin", big), reduce(x, "amax", -1) + 1, reduce(y, "amax", -1) + 1],
-            dim=1,
-        )
-        present = torch.bincount(group, minlength=groups) > 0
-        return boxes, present
-
-
-def _run_ids(masks: torch.Tensor, direction: str) -> torch.Tensor:
-    """(B*H*W,) number of the run of foreground pixels each pixel belongs to, along
-    rows, columns, diagonals (down-right) or anti-diagonals (down-left).
-
-    Each line of pixels in that direction is laid out as one row of a helper
-    tensor (B, lines, length); a run starts where a foreground pixel follows a
-    background one, and a cumulative sum over the starts numbers the runs.
-    Background pixels get a number too; it is never used.
-    """
-    b, h, w = masks.shape
-    device = masks.device
-    if direction == "row":  # rows are already laid out one after the other
-        return (masks & ~F.pad(masks[..., :-1], (1, 0))).view(-1).cumsum(0)
-    if direction == "column":
-        by_column = masks.transpose(1, 2)
-        starts = by_column & ~F.pad(by_column[..., :-1], (1, 0))
-        return starts.reshape(-1).cumsum(0).view(b, w, h).transpose(1, 2).reshape(-1)
-    y = torch.arange(h, device=device).view(h, 1).expand(h, w)
-    x = torch.arange(w, device=device).view(1, w).expand(h, w)
-    if direction == "diagonal":
-        line, step, lines, length = x - y + h - 1, y, h + w - 1, h
-    else:
-        line, step, lines, length = x + y, y, h + w - 1, h
-    laid_out = torch.zeros(b, lines, length, dtype=torch.bool, device=device)
-    laid_out[:, line, step] = masks
-    starts = laid_out & ~F.pad(laid_out[..., :-1], (1, 0))
-    run = starts.view(-1).cumsum(0).view(b, lines, length)
-    return run[:, line, step].reshape(-1)
-
-
-def _first_and_end(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index of the first True and one past the last True along the last dim."""
-    as_int = present.to(torch.uint8)
-    length = present.shape[-1]
-    first = as_int.argmax(dim=-1)  # argmax returns the first maximal index
-    end = length - as_int.flip(-1).argmax(dim=-1)
-    return first, end
+        owner = torch.from_numpy(self.owner)
+        iou = box_iou(torch.from_numpy(self.boxes), gt_boxes.index_select(0, owner))  # (R,)
+        return torch.zeros(self.batch).scatter_reduce(0, owner, iou, reduce="amax")
 
 
 def _area(boxes: torch.Tensor) -> torch.Tensor:

@@ -13,27 +13,9 @@ import matplotlib
 import numpy as np
 import torch
 
+from .images import to_display_array
+
 __all__ = ["overlay", "colorize", "show_overlay", "explanation_grid", "draw_box"]
-
-
-def _to_hw3(image) -> np.ndarray:
-    """A PIL image, (3, H, W) tensor or (H, W, 3) array -> float array (H, W, 3) in [0, 1]."""
-    if isinstance(image, torch.Tensor):
-        image = image.detach().float().cpu()
-        if image.dim() == 3 and image.shape[0] in (1, 3):
-            image = image.permute(1, 2, 0)  # (H, W, 3)
-        array = image.numpy()
-    else:
-        array = np.asarray(image)
-        if array.dtype == np.uint8:
-            array = array.astype(np.float32) / 255.0
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"expected an RGB image (H, W, 3) or (3, H, W); got shape {array.shape}")
-    return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
 def _to_hw(cam_map) -> np.ndarray:
@@ -63,12 +45,13 @@ def overlay(
     """Blend ``image`` with the coloured map: (1 - alpha) * image + alpha * colours.
 
     Args:
-        image: PIL image, (3, H, W) tensor or (H, W, 3) array in [0, 1].
+        image: PIL image, (3, H, W) tensor or (H, W, 3) array in [0, 1], or anything
+            :func:`cam_helpers.images.to_display_array` accepts.
         cam_map: (H, W) with the same size as the image, values in [vmin, vmax].
     Returns:
         (H, W, 3) float array in [0, 1].
     """
-    picture = _to_hw3(image)
+    picture = to_display_array(image)  # (H, W, 3) float in [0, 1]
     colours = colorize(cam_map, cmap, vmin, vmax)
     if colours.shape[:2] != picture.shape[:2]:
         raise ValueError(
@@ -136,7 +119,7 @@ def explanation_grid(result, images=None, *, image_index: int = 0, alpha: float 
         name = result.class_names[image_index][row]
         prob = float(result.class_probabilities[image_index, row])
         cam_map = result.maps[image_index, row]
-        axes[row, 0].imshow(_to_hw3(picture))
+        axes[row, 0].imshow(to_display_array(picture))
         axes[row, 0].set_title("image", fontsize=10)
         axes[row, 1].imshow(_to_hw(cam_map), cmap=cmap, vmin=0, vmax=1)
         axes[row, 1].set_title(f"CAM: {name}", fontsize=10)

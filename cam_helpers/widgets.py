@@ -8,8 +8,10 @@
 Why it is fast: the model runs ONCE per image, keeping the activations of every
 stage (and their autograd graph). Switching the class reuses them: at the last
 conv layer CAM is one weighted sum over the captured features, at earlier layers
-Grad-CAM needs only a backward pass from the logits down to that layer, done
-once per image and layer for the top-10 classes together and cached.
+Grad-CAM needs only a backward pass from the shown class's logit down to that
+layer, done when a (layer, class) pair is first shown and then cached.
+
+Every text a learner sees is in :data:`TEXT` (one place for a translation).
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ import io
 import traceback
 from dataclasses import dataclass
 
+import ipywidgets as widgets
 import numpy as np
 import torch
+from IPython.display import display
 from PIL import Image, ImageDraw
 
 from .cam import class_activation_maps, normalize_maps, upsample_maps
-from .images import ImageLoadError, SAMPLES, load_image, load_sample
+from .gradcam import forward_for_gradcam, grad_cam_from_activations
+from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, load_sample
+from .localization import boxes_from_maps
 from .models import Classifier
-from .viz import colorize
+from .viz import overlay
 
 __all__ = ["CAMExplorer", "ExplorerState", "MAX_UPLOAD_BYTES"]
 
@@ -35,6 +41,33 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: phone photos fit, accidents do not
 TOP_CLASSES = 10
 DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
 COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
+
+#: Every text the explorer shows, in one place (a Korean edition swaps this dict).
+TEXT = {
+    "image": "Image",
+    "upload": "Your image",
+    "class": "Class",
+    "search": "Search",
+    "search_hint": "search all classes, e.g. golden",
+    "layer": "Layer",
+    "opacity": "Opacity",
+    "colormap": "Colormap",
+    "scale": "Scale",
+    "normalised": "normalised",
+    "raw": "raw",
+    "box": "Box from map",
+    "threshold": "Threshold",
+    "cam": "CAM",
+    "cam_exact": "CAM (exact)",
+    "gradcam": "Grad-CAM",
+    "class_option": "{name} ({probability:.1%})",
+    "layer_option": "{stage} · {method} · {h}x{w}",
+    "caption": "<b>{name}</b> {probability:.1%} · layer <code>{layer}</code> · {method} · map {h}x{w} · {scale} scale{box}",
+    "caption_box": " · box {box}",
+    "too_large": "{name} is {mb:.1f} MB; the explorer takes images up to {limit:.0f} MB. "
+    "Resize it or pick a smaller photo.",
+    "error": "<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.",
+}
 
 
 @dataclass
@@ -82,34 +115,34 @@ class CAMExplorer:
     """
 
     def __init__(self, classifier: Classifier, images: dict | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES):
-        import ipywidgets as widgets
-
         classifier.require_cam()
         self.classifier = classifier
         self.max_upload_bytes = max_upload_bytes
         self.images = dict(images) if images is not None else {name: name for name in SAMPLES}
         self.state = ExplorerState()
         self.forward_passes = 0  # how often the model ran: once per image
-        self.backward_passes = 0  # Grad-CAM backward passes: once per image and layer (+ searched classes)
+        self.backward_passes = 0  # Grad-CAM backward passes: once per (image, layer, class) shown
         self._layers = self._layer_choices()
         self._busy = False
 
         # --- controls ---------------------------------------------------------
-        self.image_picker = widgets.Dropdown(options=list(self.images), description="Image")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your image")
-        self.class_picker = widgets.Dropdown(options=[], description="Class")
+        self.image_picker = widgets.Dropdown(options=list(self.images), description=TEXT["image"])
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=TEXT["upload"])
+        self.class_picker = widgets.Dropdown(options=[], description=TEXT["class"])
         self.class_search = widgets.Combobox(
             options=list(classifier.class_names),
-            placeholder="search all classes, e.g. golden",
+            placeholder=TEXT["search_hint"],
             ensure_option=True,
-            description="Search",
+            description=TEXT["search"],
         )
-        self.layer_picker = widgets.Dropdown(options=[], description="Layer")
-        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity")
-        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description="Colormap")
-        self.scale = widgets.ToggleButtons(options=["normalised", "raw"], value="normalised", description="Scale")
-        self.show_box = widgets.Checkbox(value=False, description="Box from map")
-        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description="Threshold")
+        self.layer_picker = widgets.Dropdown(options=[], description=TEXT["layer"])
+        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=TEXT["opacity"])
+        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description=TEXT["colormap"])
+        self.scale = widgets.ToggleButtons(
+            options=[(TEXT["normalised"], "normalised"), (TEXT["raw"], "raw")], value="normalised", description=TEXT["scale"]
+        )
+        self.show_box = widgets.Checkbox(value=False, description=TEXT["box"])
+        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description=TEXT["threshold"])
         # --- outputs ----------------------------------------------------------
         self.picture = widgets.Image(format="png", width=DISPLAY_SIZE, height=DISPLAY_SIZE)
         self.caption = widgets.HTML()
@@ -142,8 +175,6 @@ class CAMExplorer:
 
     # ------------------------------------------------------------------ display
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)
 
     def _repr_mimebundle_(self, **kwargs):
@@ -152,7 +183,7 @@ class CAMExplorer:
     # ------------------------------------------------------------------ layers
     @property
     def layers(self) -> list[str]:
-        """The layers the Layer menu offers, from the first stage to the last conv layer (read-only copy)."""
+        """The layer names offered in the layer picker, earliest first; the CAM layer last (a copy)."""
         return list(self._layers)
 
     def _layer_choices(self) -> list[str]:
@@ -162,15 +193,16 @@ class CAMExplorer:
 
     def _layer_label(self, layer: str, size: tuple[int, int]) -> str:
         stage = next((label for label, name in self.classifier.stages.items() if name == layer), layer)
-        method = "CAM (exact)" if layer == self.classifier.feature_layer else "Grad-CAM"
-        return f"{stage.split(' (')[0]} · {method} · {size[0]}x{size[1]}"
+        method = TEXT["cam_exact"] if layer == self.classifier.feature_layer else TEXT["gradcam"]
+        return TEXT["layer_option"].format(stage=stage.split(" (")[0], method=method, h=size[0], w=size[1])
 
     # ------------------------------------------------------------------ model work
     def _load_image(self, source, name: str | None = None) -> None:
         """Run the model once for this image, keeping every stage's activations."""
-        from .gradcam import forward_for_gradcam
-
-        picture = load_sample(source) if isinstance(source, str) and source in SAMPLES else load_image(source)
+        if isinstance(source, str) and source in SAMPLES:
+            picture = load_sample(source)
+        else:
+            picture = load_image(source, min_size=DECODE_MIN_SIZE)  # a 48 MP photo is decoded small
         batch = self.classifier.transform(picture).unsqueeze(0).to(self.classifier.device)  # (1, 3, H, W)
         logits, activations = forward_for_gradcam(self.classifier.model, batch, self._layers)
         self.forward_passes += 1
@@ -192,7 +224,8 @@ class CAMExplorer:
         self._busy = True  # set the pickers without triggering a redraw per change
         try:
             self.class_picker.options = [
-                (f"{self.classifier.class_names[i]} ({p:.1%})", int(i)) for p, i in zip(top.values.tolist(), top.indices.tolist())
+                (TEXT["class_option"].format(name=self.classifier.class_names[i], probability=p), int(i))
+                for p, i in zip(top.values.tolist(), top.indices.tolist())
             ]
             self.class_picker.value = int(top.indices[0])
             sizes = {layer: tuple(act.shape[-2:]) for layer, act in activations.items()}
@@ -213,18 +246,13 @@ class CAMExplorer:
                 cam = class_activation_maps(self._cache["features"], fc.weight.detach(), [class_index], relu=True)
                 maps[key] = cam[0, 0]  # (h, w): one weighted sum, no model run
             else:
-                from .gradcam import grad_cam_from_activations
-
-                # One batched backward for the top classes and the asked one together.
-                wanted = [int(v) for _, v in self.class_picker.options]
-                if class_index not in wanted:
-                    wanted = [class_index]
-                with torch.enable_grad():  # the scores must join the kept graph
-                    scores = self._cache["logits"][:, wanted]  # (1, n)
-                    grad_maps = grad_cam_from_activations(self._cache["activations"][layer], scores)  # (1, n, h, w)
+                # One backward from this class's logit down to the layer (about the cost of a
+                # forward pass); other classes are computed when they are shown.
+                with torch.enable_grad():  # the score must join the kept graph
+                    score = self._cache["logits"][:, [class_index]]  # (1, 1)
+                    grad_map = grad_cam_from_activations(self._cache["activations"][layer], score)  # (1, 1, h, w)
                 self.backward_passes += 1
-                for i, c in enumerate(wanted):
-                    maps[(layer, c)] = grad_maps[0, i].detach()
+                maps[key] = grad_map[0, 0]
         return maps[key]
 
     # ------------------------------------------------------------------ drawing
@@ -244,15 +272,10 @@ class CAMExplorer:
             top_class = int(self._cache["probabilities"].argmax())
             ceiling = float(upsample_maps(self._raw_map(layer, top_class)[None, None], size).max())
             heat = (big / ceiling).clamp(0, 1) if ceiling > 0 else torch.zeros_like(big)
-        picture = self._cache["display"].permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
-        colours = colorize(heat, self.colormap.value)
-        alpha = self.opacity.value
-        blended = (1 - alpha) * picture + alpha * colours
+        blended = overlay(self._cache["display"], heat, alpha=self.opacity.value, cmap=self.colormap.value)  # (H, W, 3)
         image = Image.fromarray((blended * 255).round().astype(np.uint8))
         box = None
         if self.show_box.value:
-            from .localization import boxes_from_maps
-
             box_tensor = boxes_from_maps(normalize_maps(big)[None], threshold=self.threshold.value)[0]
             box = tuple(int(v) for v in box_tensor.tolist())
             ImageDraw.Draw(image).rectangle(box, outline=(255, 255, 255), width=2)
@@ -261,16 +284,21 @@ class CAMExplorer:
         image.save(buffer, format="PNG", compress_level=1)  # fast: this runs on every change
         self.picture.value = buffer.getvalue()
 
-        method = "CAM" if layer == self.classifier.feature_layer else "Grad-CAM"
+        method = TEXT["cam"] if layer == self.classifier.feature_layer else TEXT["gradcam"]
         probability = float(self._cache["probabilities"][class_index])
         name = self.classifier.class_names[class_index]
         self.state.class_index, self.state.class_name, self.state.probability = class_index, name, probability
         self.state.layer, self.state.method, self.state.map_size = layer, method, tuple(raw.shape)
         self.state.heatmap, self.state.box, self.state.error = heat, box, ""
-        box_text = f" · box {box}" if box else ""
-        self.caption.value = (
-            f"<b>{html.escape(name)}</b> {probability:.1%} · layer <code>{html.escape(layer)}</code> · "
-            f"{method} · map {raw.shape[0]}x{raw.shape[1]} · {self.scale.value} scale{box_text}"
+        self.caption.value = TEXT["caption"].format(
+            name=html.escape(name),
+            probability=probability,
+            layer=html.escape(layer),
+            method=method,
+            h=raw.shape[0],
+            w=raw.shape[1],
+            scale=TEXT[self.scale.value],
+            box=TEXT["caption_box"].format(box=box) if box else "",
         )
         self.error_box.value = ""
 
@@ -279,13 +307,15 @@ class CAMExplorer:
         detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
         self.error_box.value = (
             "<div style='color:#b00020;border:1px solid #b00020;padding:6px;border-radius:4px'>"
-            f"<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.</div>"
+            + TEXT["error"].format(detail=detail)
+            + "</div>"
         )
 
     # ------------------------------------------------------------------ callbacks
     @_report_errors
     def _on_image(self, change) -> None:
-        self._load_image(self.images[change["new"]], name=change["new"])
+        if not self._busy:  # an upload sets the picker itself, then loads the image once
+            self._load_image(self.images[change["new"]], name=change["new"])
 
     @_report_errors
     def _on_upload(self, change) -> None:
@@ -295,12 +325,9 @@ class CAMExplorer:
         item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
         name, content = item["name"], bytes(item["content"])
         if len(content) > self.max_upload_bytes:
-            raise ImageLoadError(
-                f"{name} is {len(content) / 1e6:.1f} MB; the explorer takes images up to "
-                f"{self.max_upload_bytes / 1e6:.0f} MB. Resize it or pick a smaller photo."
-            )
+            raise ImageLoadError(TEXT["too_large"].format(name=name, mb=len(content) / 1e6, limit=self.max_upload_bytes / 1e6))
         try:
-            picture = load_image(io.BytesIO(content))
+            picture = load_image(io.BytesIO(content), min_size=DECODE_MIN_SIZE)
         except ImageLoadError as error:
             raise ImageLoadError(f"{name}: {error}") from None
         self.images[name] = picture
@@ -323,7 +350,9 @@ class CAMExplorer:
         if not text:
             return
         index = self.classifier.class_index(text)
-        label = f"{self.classifier.class_names[index]} ({float(self._cache['probabilities'][index]):.1%})"
+        label = TEXT["class_option"].format(
+            name=self.classifier.class_names[index], probability=float(self._cache["probabilities"][index])
+        )
         options = list(self.class_picker.options)
         if index not in [v for _, v in options]:
             options.append((label, index))

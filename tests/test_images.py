@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ from cam_helpers import images
 from cam_helpers.images import (
     SAMPLES,
     ImageLoadError,
-    images_dir,
     load_image,
     load_sample,
     preprocess,
@@ -167,6 +167,8 @@ def test_file_object(tmp_path: Path) -> None:
     with open(tmp_path / "f.png", "rb") as fh:
         out = load_image(fh)
     assert out.size == (3, 2) and out.getpixel((0, 0)) == (9, 8, 7)
+    with pytest.raises(ImageLoadError, match="file object is not an image.*text file"):
+        load_image(io.BytesIO(b"eggs, milk, bread"))
 
 
 # --------------------------------------------------------------------------- errors
@@ -364,37 +366,74 @@ def test_unknown_sample_suggests_close_names() -> None:
         load_sample("astronot")
 
 
-def test_images_dir_default_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CAM_IMAGES_DIR", raising=False)
-    assert (images_dir() / "CREDITS.md").is_file()
-    Image.new("RGB", (2, 2), (1, 2, 3)).save(tmp_path / "cat.png")
-    monkeypatch.setenv("CAM_IMAGES_DIR", str(tmp_path))
-    assert images_dir() == tmp_path
-    assert load_sample("cat").getpixel((0, 0)) == (1, 2, 3)
-    with pytest.raises(FileNotFoundError, match="coffee"):
-        sample_path("coffee")  # not in that folder
+def test_samples_ship_inside_the_package_and_images_links_to_them() -> None:
+    import cam_helpers
+
+    package = Path(cam_helpers.__file__).resolve().parent
+    for filename in [*SAMPLES.values(), "CREDITS.md"]:
+        shipped = package / "samples" / filename
+        assert shipped.is_file() and not shipped.is_symlink()  # the one copy in git
+        assert sample_path(Path(filename).stem if filename != "CREDITS.md" else "cat").parent == shipped.parent
+        in_repo = package.parent / "images" / filename
+        if in_repo.parent.is_dir():  # a clone: learners find the photos in images/
+            assert in_repo.resolve() == shipped.resolve()
 
 
-def test_images_dir_missing_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAM_IMAGES_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="CAM_IMAGES_DIR"):
-        images_dir()
-    monkeypatch.delenv("CAM_IMAGES_DIR")
-    monkeypatch.setattr(images, "__file__", str(tmp_path / "pkg" / "cam_helpers" / "images.py"))
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"(?s)clone.*Colab"):
-        images_dir()
+def test_pyproject_packages_every_sample() -> None:
+    import fnmatch
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cam_helpers"]
+    for filename in [*SAMPLES.values(), "CREDITS.md"]:
+        assert any(fnmatch.fnmatch(f"samples/{filename}", p) for p in patterns), filename
 
 
 def test_credits_cover_every_sample() -> None:
-    credits = (images_dir() / "CREDITS.md").read_text()
+    credits = (sample_path("cat").parent / "CREDITS.md").read_text()
     for filename in SAMPLES.values():
         assert f"`{filename}`" in credits
 
 
 def test_sample_files_are_small() -> None:
-    for filename in SAMPLES.values():
-        assert (images_dir() / filename).stat().st_size < 400_000
+    for name in SAMPLES:
+        assert sample_path(name).stat().st_size < 400_000
+
+
+# --------------------------------------------------------------------------- big photos
+
+
+def test_big_jpeg_is_decoded_small_in_draft_mode(tmp_path: Path) -> None:
+    big = load_sample("coffee").resize((4000, 3000))
+    big.save(tmp_path / "big.jpg", quality=90)
+    small = load_image(tmp_path / "big.jpg", min_size=512)
+    assert small.size == (1000, 750)  # decoded at 1/4: the largest scale with a short side >= 512
+    assert load_image(tmp_path / "big.jpg").size == (4000, 3000)  # default: full size
+    reference = np.asarray(big.resize((1000, 750), Image.Resampling.BOX), dtype=np.float64)
+    assert np.abs(np.asarray(small, dtype=np.float64) - reference).mean() < 3  # same picture
+    with pytest.raises(ImageLoadError, match="max_pixels"):  # the guard sees the full size
+        load_image(tmp_path / "big.jpg", min_size=512, max_pixels=1_000_000)
+
+
+def test_min_size_shrinks_other_formats_and_keeps_small_images() -> None:
+    wide = np.zeros((1200, 2000, 3), dtype=np.uint8)
+    assert load_image(wide, min_size=512).size == (1000, 600)  # reduced by 2
+    assert load_image(np.zeros((600, 800, 3), dtype=np.uint8), min_size=512).size == (800, 600)
+    rgba = Image.new("RGBA", (1100, 1100), (0, 0, 0, 0))
+    assert load_image(rgba, min_size=512).size == (550, 550) and rgba.size == (1100, 1100)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_samples_predict_the_same_with_and_without_early_shrinking(lite0, name: str) -> None:
+    with torch.no_grad():
+        shrunk = lite0.model(preprocess(sample_path(name), lite0.transform))  # min_size=512
+        full = lite0.model(preprocess(sample_path(name), lite0.transform, min_size=None))
+    assert int(shrunk.argmax()) == int(full.argmax())
+    torch.testing.assert_close(shrunk, full)
 
 
 # --------------------------------------------------------------------------- batches

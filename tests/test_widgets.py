@@ -1,4 +1,7 @@
-"""The explorer's state follows its widgets; the model runs once per image."""
+"""The explorer's state follows its widgets; the model runs once per image.
+
+Every test gets its own explorer (function scope): no test sees another's clicks.
+"""
 
 import datetime
 import io
@@ -13,12 +16,14 @@ from cam_helpers.images import sample_path
 from cam_helpers.widgets import CAMExplorer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def explorer(lite0):
     return CAMExplorer(lite0, images={"coffee": "coffee", "cat_and_coffee": "cat_and_coffee", "cat": "cat"})
 
 
 def test_opens_on_the_top_class_at_the_cam_layer(explorer, lite0):
+    assert explorer.forward_passes == 1 and explorer.backward_passes == 0
+    assert explorer.layers == explorer._layers and explorer.layers[-1] == lite0.feature_layer
     state = explorer.state
     assert state.class_name == "espresso" and state.probability > 0.8
     assert state.layer == lite0.feature_layer and state.method == "CAM" and state.map_size == (7, 7)
@@ -59,26 +64,41 @@ def test_searching_a_class_outside_the_top_ten(explorer):
 
 
 def test_layer_change_uses_gradcam_with_its_resolution(explorer, lite0):
-    early = next(l for l in explorer._layers if l != lite0.feature_layer and l.endswith(".4"))
+    early = next(l for l in explorer.layers if l != lite0.feature_layer and l.endswith(".4"))
     explorer.layer_picker.value = early
     assert explorer.state.method == "Grad-CAM" and explorer.state.map_size == (28, 28)
     assert "Grad-CAM" in explorer.caption.value and "28x28" in explorer.caption.value
-    explorer.layer_picker.value = lite0.feature_layer
+
+
+def test_first_layer_visit_computes_only_the_shown_class(explorer, lite0):
+    """One backward for the shown class; another class costs one more, none a model run."""
+    from cam_helpers.gradcam import grad_cam
+
+    early = next(l for l in explorer.layers if l != lite0.feature_layer and l.endswith(".4"))
+    explorer.layer_picker.value = early
+    assert explorer.backward_passes == 1 and explorer.forward_passes == 1
+    shown = explorer.state.class_index
+    other = next(v for _, v in explorer.class_picker.options if v != shown)
+    explorer.class_picker.value = other
+    assert explorer.backward_passes == 2 and explorer.forward_passes == 1
+    explorer.class_picker.value = shown  # cached: no work at all
+    assert explorer.backward_passes == 2
+    # The lazily computed map is the one grad_cam computes in a fresh run.
+    batch = explorer._cache["batch"]
+    expected = grad_cam(lite0, batch, early, other).maps[0, 0]
+    torch.testing.assert_close(explorer._cache["maps"][(early, other)], expected, atol=1e-5, rtol=1e-4)
 
 
 def test_raw_scale_compares_classes_honestly(explorer, lite0):
-    explorer.image_picker.value = "coffee"
     explorer.scale.value = "raw"
     explorer.class_picker.value = 967  # the top class reaches the top of the scale
     assert float(explorer.state.heatmap.max()) == pytest.approx(1.0)
     weak = explorer.class_picker.options[-1][1]
     explorer.class_picker.value = weak
     assert float(explorer.state.heatmap.max()) < 0.9
-    explorer.scale.value = "normalised"
 
 
 def test_box_from_the_map(explorer):
-    explorer.image_picker.value = "coffee"
     explorer.class_picker.value = 967
     explorer.show_box.value = True
     x0, y0, x1, y1 = explorer.state.box
@@ -87,8 +107,6 @@ def test_box_from_the_map(explorer):
     explorer.threshold.value = 0.8
     x0, y0, x1, y1 = explorer.state.box
     assert (x1 - x0) * (y1 - y0) < area_at_20  # a higher threshold keeps a smaller region
-    explorer.show_box.value = False
-    explorer.threshold.value = 0.2
 
 
 def upload(explorer, name, content):
@@ -110,14 +128,33 @@ def test_upload_too_large_and_a_good_upload(lite0):
     upload(small, "coffee.jpg", buffer.getvalue())
     assert "MB" in small.state.error and "coffee.jpg" in small.state.error
     roomy = CAMExplorer(lite0, images={"cat": "cat"})
+    assert roomy.forward_passes == 1
     upload(roomy, "my_coffee.jpg", buffer.getvalue())
     assert roomy.state.error == "" and roomy.state.class_name == "espresso"
     assert roomy.image_picker.value == "my_coffee.jpg"
+    assert roomy.forward_passes == 2  # exactly one model run for the upload
+    roomy.image_picker.value = "cat"  # picking an image runs the model once too
+    assert roomy.forward_passes == 3 and roomy.state.image_name == "cat"
+
+
+def test_an_upload_counts_one_forward_pass_with_a_hook(lite0):
+    """Count real model runs, not only the explorer's own counter."""
+    explorer = CAMExplorer(lite0, images={"cat": "cat", "coffee": "coffee"})
+    buffer = io.BytesIO()
+    Image.open(sample_path("coffee")).save(buffer, format="PNG")
+    counted = []
+    handle = lite0.model.register_forward_hook(lambda *a: counted.append(1))
+    try:
+        upload(explorer, "cup.png", buffer.getvalue())
+    finally:
+        handle.remove()
+    assert counted == [1] and explorer.forward_passes == 2
+    assert explorer.state.image_name == "cup.png" and explorer.state.class_name == "espresso"
 
 
 def test_no_hooks_left_after_200_changes(explorer, lite0):
     options = [v for _, v in explorer.class_picker.options]
-    layers = list(explorer._layers)
+    layers = explorer.layers
     for step in range(200):
         if step % 50 == 0:
             explorer.layer_picker.value = layers[(step // 50) % len(layers)]
