@@ -42,7 +42,7 @@ TOP_CLASSES = 10
 DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
 COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
 
-#: Every text the explorer shows, in one place (a Korean edition swaps this dict).
+#: Every text the explorer shows, in one place; TEXTS[lang] is chosen by ``CAMExplorer(..., lang=)``.
 TEXT = {
     "image": "Image",
     "upload": "Your image",
@@ -68,6 +68,36 @@ TEXT = {
     "Resize it or pick a smaller photo.",
     "error": "<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.",
 }
+
+#: The Korean edition's explorer (notebooks/ko/05_cam_explorer.ipynb): the same keys, the glossary's terms.
+#: ImageNet class names stay English.
+TEXT_KO = {
+    "image": "이미지",
+    "upload": "내 이미지",
+    "class": "클래스",
+    "search": "검색",
+    "search_hint": "모든 클래스에서 찾기 (예: golden)",
+    "layer": "층",
+    "opacity": "불투명도",
+    "colormap": "색상 맵",
+    "scale": "척도",
+    "normalised": "정규화",
+    "raw": "원래 값",
+    "box": "맵에서 상자 만들기",
+    "threshold": "임계값",
+    "cam": "CAM",
+    "cam_exact": "CAM (정확한 값)",
+    "gradcam": "Grad-CAM",
+    "class_option": "{name} ({probability:.1%})",
+    "layer_option": "{stage} · {method} · {h}x{w}",
+    "caption": "<b>{name}</b> {probability:.1%} · 층 <code>{layer}</code> · {method} · 맵 {h}x{w} · 척도: {scale}{box}",
+    "caption_box": " · 상자 {box}",
+    "too_large": "{name}의 크기는 {mb:.1f} MB입니다. 탐색기는 {limit:.0f} MB까지의 이미지만 받습니다. "
+    "이미지를 줄이거나 더 작은 사진을 고르세요.",
+    "error": "<b>문제가 생겼습니다:</b> {detail}<br>탐색기는 계속 쓸 수 있습니다: 다른 이미지나 클래스를 고르세요.",
+}
+
+TEXTS = {"en": TEXT, "ko": TEXT_KO}
 
 
 @dataclass
@@ -112,9 +142,20 @@ class CAMExplorer:
         classifier: from :func:`cam_helpers.load_classifier` (a GAP -> FC model).
         images: {name: path / PIL image / array}; default: the bundled samples.
         max_upload_bytes: larger uploads are refused with a message.
+        lang: "en" or "ko": the language of the labels, captions and messages.
     """
 
-    def __init__(self, classifier: Classifier, images: dict | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    def __init__(
+        self,
+        classifier: Classifier,
+        images: dict | None = None,
+        *,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        lang: str = "en",
+    ):
+        if lang not in TEXTS:
+            raise ValueError(f"CAMExplorer has no labels in {lang!r}; use one of: {', '.join(TEXTS)}.")
+        self.text = TEXTS[lang]
         classifier.require_cam()
         self.classifier = classifier
         self.max_upload_bytes = max_upload_bytes
@@ -126,23 +167,23 @@ class CAMExplorer:
         self._busy = False
 
         # --- controls ---------------------------------------------------------
-        self.image_picker = widgets.Dropdown(options=list(self.images), description=TEXT["image"])
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=TEXT["upload"])
-        self.class_picker = widgets.Dropdown(options=[], description=TEXT["class"])
+        self.image_picker = widgets.Dropdown(options=list(self.images), description=self.text["image"])
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=self.text["upload"])
+        self.class_picker = widgets.Dropdown(options=[], description=self.text["class"])
         self.class_search = widgets.Combobox(
             options=list(classifier.class_names),
-            placeholder=TEXT["search_hint"],
+            placeholder=self.text["search_hint"],
             ensure_option=True,
-            description=TEXT["search"],
+            description=self.text["search"],
         )
-        self.layer_picker = widgets.Dropdown(options=[], description=TEXT["layer"])
-        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=TEXT["opacity"])
-        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description=TEXT["colormap"])
+        self.layer_picker = widgets.Dropdown(options=[], description=self.text["layer"])
+        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=self.text["opacity"])
+        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description=self.text["colormap"])
         self.scale = widgets.ToggleButtons(
-            options=[(TEXT["normalised"], "normalised"), (TEXT["raw"], "raw")], value="normalised", description=TEXT["scale"]
+            options=[(self.text["normalised"], "normalised"), (self.text["raw"], "raw")], value="normalised", description=self.text["scale"]
         )
-        self.show_box = widgets.Checkbox(value=False, description=TEXT["box"])
-        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description=TEXT["threshold"])
+        self.show_box = widgets.Checkbox(value=False, description=self.text["box"])
+        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description=self.text["threshold"])
         # --- outputs ----------------------------------------------------------
         self.picture = widgets.Image(format="png", width=DISPLAY_SIZE, height=DISPLAY_SIZE)
         self.caption = widgets.HTML()
@@ -193,8 +234,8 @@ class CAMExplorer:
 
     def _layer_label(self, layer: str, size: tuple[int, int]) -> str:
         stage = next((label for label, name in self.classifier.stages.items() if name == layer), layer)
-        method = TEXT["cam_exact"] if layer == self.classifier.feature_layer else TEXT["gradcam"]
-        return TEXT["layer_option"].format(stage=stage.split(" (")[0], method=method, h=size[0], w=size[1])
+        method = self.text["cam_exact"] if layer == self.classifier.feature_layer else self.text["gradcam"]
+        return self.text["layer_option"].format(stage=stage.split(" (")[0], method=method, h=size[0], w=size[1])
 
     # ------------------------------------------------------------------ model work
     def _load_image(self, source, name: str | None = None) -> None:
@@ -224,7 +265,7 @@ class CAMExplorer:
         self._busy = True  # set the pickers without triggering a redraw per change
         try:
             self.class_picker.options = [
-                (TEXT["class_option"].format(name=self.classifier.class_names[i], probability=p), int(i))
+                (self.text["class_option"].format(name=self.classifier.class_names[i], probability=p), int(i))
                 for p, i in zip(top.values.tolist(), top.indices.tolist())
             ]
             self.class_picker.value = int(top.indices[0])
@@ -284,21 +325,21 @@ class CAMExplorer:
         image.save(buffer, format="PNG", compress_level=1)  # fast: this runs on every change
         self.picture.value = buffer.getvalue()
 
-        method = TEXT["cam"] if layer == self.classifier.feature_layer else TEXT["gradcam"]
+        method = self.text["cam"] if layer == self.classifier.feature_layer else self.text["gradcam"]
         probability = float(self._cache["probabilities"][class_index])
         name = self.classifier.class_names[class_index]
         self.state.class_index, self.state.class_name, self.state.probability = class_index, name, probability
         self.state.layer, self.state.method, self.state.map_size = layer, method, tuple(raw.shape)
         self.state.heatmap, self.state.box, self.state.error = heat, box, ""
-        self.caption.value = TEXT["caption"].format(
+        self.caption.value = self.text["caption"].format(
             name=html.escape(name),
             probability=probability,
             layer=html.escape(layer),
             method=method,
             h=raw.shape[0],
             w=raw.shape[1],
-            scale=TEXT[self.scale.value],
-            box=TEXT["caption_box"].format(box=box) if box else "",
+            scale=self.text[self.scale.value],
+            box=self.text["caption_box"].format(box=box) if box else "",
         )
         self.error_box.value = ""
 
@@ -307,7 +348,7 @@ class CAMExplorer:
         detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
         self.error_box.value = (
             "<div style='color:#b00020;border:1px solid #b00020;padding:6px;border-radius:4px'>"
-            + TEXT["error"].format(detail=detail)
+            + self.text["error"].format(detail=detail)
             + "</div>"
         )
 
@@ -325,7 +366,7 @@ class CAMExplorer:
         item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
         name, content = item["name"], bytes(item["content"])
         if len(content) > self.max_upload_bytes:
-            raise ImageLoadError(TEXT["too_large"].format(name=name, mb=len(content) / 1e6, limit=self.max_upload_bytes / 1e6))
+            raise ImageLoadError(self.text["too_large"].format(name=name, mb=len(content) / 1e6, limit=self.max_upload_bytes / 1e6))
         try:
             picture = load_image(io.BytesIO(content), min_size=DECODE_MIN_SIZE)
         except ImageLoadError as error:
@@ -350,7 +391,7 @@ class CAMExplorer:
         if not text:
             return
         index = self.classifier.class_index(text)
-        label = TEXT["class_option"].format(
+        label = self.text["class_option"].format(
             name=self.classifier.class_names[index], probability=float(self._cache["probabilities"][index])
         )
         options = list(self.class_picker.options)

@@ -162,3 +162,18 @@ def test_no_hooks_left_after_200_changes(explorer, lite0):
     assert count_hooks(lite0.model) == 0
     assert explorer.state.error == ""
     assert all(p.grad is None for p in lite0.model.parameters())
+
+
+def test_korean_labels_captions_and_errors(lite0):
+    from cam_helpers.widgets import TEXT, TEXT_KO
+
+    assert TEXT_KO.keys() == TEXT.keys()  # every label has its Korean twin
+    korean = CAMExplorer(lite0, images={"coffee": "coffee"}, lang="ko")
+    assert korean.class_picker.description == "클래스" and korean.layer_picker.description == "층"
+    assert korean.state.class_name == "espresso"  # ImageNet class names stay English
+    assert "층 <code>" in korean.caption.value and "척도: 정규화" in korean.caption.value
+    assert any("정확한 값" in label for label, _ in korean.layer_picker.options)
+    korean._show_error(ValueError("a test error"))
+    assert "문제가 생겼습니다" in korean.error_box.value and "a test error" in korean.error_box.value
+    with pytest.raises(ValueError, match="no labels in 'fr'; use one of: en, ko"):
+        CAMExplorer(lite0, lang="fr")
