@@ -290,12 +290,24 @@ def check_grid_cell_pixels(answer: Any) -> Verdict:
         answer,
         224 // 7,
         [
-            (7, Text("7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?")),
-            (49, Text("49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.")),
-            (224 / 49, Text("Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.")),
-            (32 * 32, Text("1024 is the cell's area in pixels; the question asks for its width.")),
+            (7, Text(
+                "7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?",
+                "7은 한 줄에 놓인 칸의 개수입니다. 224픽셀 가운데 한 칸이 몇 픽셀을 맡을까요?",
+            )),
+            (49, Text(
+                "49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.",
+                "49는 격자 전체의 칸 수입니다. 묻는 것은 한 칸의 너비, 즉 픽셀 몇 개인지입니다.",
+            )),
+            (224 / 49, Text(
+                "Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.",
+                "너비(224픽셀)를 49칸 전체가 아니라 한 줄의 칸 수(7)로 나누세요.",
+            )),
+            (32 * 32, Text(
+                "1024 is the cell's area in pixels; the question asks for its width.",
+                "1024는 한 칸의 넓이(픽셀 수)입니다. 묻는 것은 너비입니다.",
+            )),
         ],
-        success=Text("Each cell stands for a 32x32 patch of the input."),
+        success=Text("Each cell stands for a 32x32 patch of the input.", "격자 한 칸은 입력의 32x32 조각에 해당합니다."),
     )
 
 
@@ -311,16 +323,29 @@ def check_flatten_fc_weight_shape(answer: Any) -> Verdict:
         [
             ((1000, 1280), Text(
                 "That is the GAP head's weight, one column per channel (the post's [N, 512] slip). "
-                "Flatten keeps every number of [1280, 7, 7], so each class needs one weight per channel AND position."
+                "Flatten keeps every number of [1280, 7, 7], so each class needs one weight per channel AND position.",
+                "그것은 채널마다 열이 하나인 GAP 헤드의 가중치입니다 (원문 포스팅이 [N, 512]라고 적은 것과 같은, 흔한 혼동이에요). "
+                "펼치기(flatten)는 [1280, 7, 7]의 숫자를 하나도 버리지 않으므로, 클래스마다 채널과 위치의 짝 하나하나에 가중치가 필요합니다.",
             )),
             ((1280 * 7 * 7, 1000), Text(
                 "Right numbers, wrong order: nn.Linear stores its weight as (out_features, in_features), "
-                "one row per class."
+                "one row per class.",
+                "숫자는 맞지만 순서가 반대입니다. nn.Linear는 가중치를 (out_features, in_features)로, "
+                "즉 클래스마다 행 하나로 저장합니다.",
             )),
-            ((1000, 512 * 7 * 7), Text("25088 = 512 x 7 x 7 is ResNet18's flatten length; this model has 1280 channels.")),
-            ((1000, 1280 * 7), Text("A 7x7 map has 49 positions, not 7: count rows times columns.")),
+            ((1000, 512 * 7 * 7), Text(
+                "25088 = 512 x 7 x 7 is ResNet18's flatten length; this model has 1280 channels.",
+                "25088 = 512 x 7 x 7은 ResNet18을 펼친 길이입니다. 이 모델의 채널은 1280개입니다.",
+            )),
+            ((1000, 1280 * 7), Text(
+                "A 7x7 map has 49 positions, not 7: count rows times columns.",
+                "7x7 맵의 위치는 7개가 아니라 49개입니다. 행 수와 열 수를 곱하세요.",
+            )),
         ],
-        success=Text("A flatten head has h x w = 49 times the weights of a GAP head, whatever the channel count."),
+        success=Text(
+            "A flatten head has h x w = 49 times the weights of a GAP head, whatever the channel count.",
+            "채널이 몇 개든, 펼치기 헤드의 가중치는 GAP 헤드의 h x w = 49배입니다.",
+        ),
     )
 
 
@@ -344,13 +369,16 @@ def check_flat_position(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda ch, r, col, shape: ch * 49 + r * 7 + col, Text(
-            "Right on a 7x7 grid only: use the height and width from `shape` instead of 49 and 7."
+            "Right on a 7x7 grid only: use the height and width from `shape` instead of 49 and 7.",
+            "7x7 격자에서만 맞습니다. 49와 7 대신 `shape`에서 꺼낸 높이와 너비를 쓰세요.",
         )),
         Mistake(lambda ch, r, col, shape: (r * shape[2] + col) * shape[0] + ch, Text(
-            "That is channels-last order. PyTorch stores (C, h, w): all of channel 0 first, then channel 1, ..."
+            "That is channels-last order. PyTorch stores (C, h, w): all of channel 0 first, then channel 1, ...",
+            "채널이 맨 뒤에 오는(channels-last) 순서입니다. PyTorch는 (C, h, w)로 저장합니다: 채널 0 전체가 먼저, 그다음 채널 1, ...",
         )),
         Mistake(lambda ch, r, col, shape: ch * shape[1] * shape[2] + col * shape[1] + r, Text(
-            "Rows and columns are swapped: within a channel, flatten goes row by row, so a row is `width` numbers long."
+            "Rows and columns are swapped: within a channel, flatten goes row by row, so a row is `width` numbers long.",
+            "행과 열이 바뀌었습니다. 한 채널 안에서 펼치기는 행 단위로 나아가므로, 한 행의 길이는 `width`개입니다.",
         )),
     ]
     return compare_on_cases(answer, _flat_position, cases, mistakes)

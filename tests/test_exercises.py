@@ -322,3 +322,38 @@ def test_a_case_label_can_be_korean_too():
     assert "'a batch'" in compare_on_cases(lambda x: 3 * x, _double, cases).message
     set_language("ko")
     assert "'배치' 경우에 형태는 맞지만" in compare_on_cases(lambda x: 3 * x, _double, cases).message
+
+
+
+
+# --- Korean hints for notebook 00 ---
+
+
+def test_grid_cell_pixels_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_grid_cell_pixels(7), "한 줄에 놓인 칸의 개수")
+    _rejected_with(check_grid_cell_pixels(224 / 49), "한 줄의 칸 수(7)로 나누세요")
+    _rejected_with(check_grid_cell_pixels(1024), "넓이")
+    assert "격자 한 칸은 입력의 32x32 조각" in check_grid_cell_pixels(32).message
+    set_language("en")
+
+
+# --- Korean hints for notebook 01 ---
+
+
+def test_flat_position_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_flat_position(lambda c, r, col, shape: c * 49 + r * 7 + col), "7x7 격자에서만 맞습니다")
+    _rejected_with(check_flat_position(lambda c, r, col, shape: (r * shape[2] + col) * shape[0] + c), "channels-last")
+    _rejected_with(check_flat_position(lambda c, r, col, shape: c * shape[1] * shape[2] + col * shape[1] + r), "행과 열이 바뀌었습니다")
+    set_language("en")
+
+
+def test_flatten_fc_weight_shape_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_flatten_fc_weight_shape((1000, 1280)), "원문 포스팅이 [N, 512]라고 적은 것")
+    _rejected_with(check_flatten_fc_weight_shape((62720, 1000)), "순서가 반대입니다")
+    _rejected_with(check_flatten_fc_weight_shape((1000, 25088)), "채널은 1280개")
+    _rejected_with(check_flatten_fc_weight_shape((1000, 8960)), "49개입니다")
+    assert "49배" in check_flatten_fc_weight_shape((1000, 62720)).message
+    set_language("en")
