@@ -368,18 +368,29 @@ def check_logits_from_features(answer: Callable[..., Any] | None) -> Verdict:
         Case("one channel, one class", (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
     ]
     mistakes = [
-        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text("Almost: the FC layer also adds its bias, one number per class.")),
-        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
-            "GAP takes the *average* of each map, not the sum: your values are h x w times too large."
+        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text(
+            "Almost: the FC layer also adds its bias, one number per class.",
+            "거의 다 왔습니다: 완전 연결층은 편향(bias)도 더합니다. 클래스마다 숫자 하나씩입니다.",
         )),
-        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text("That is global *max* pooling; this head averages.")),
+        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
+            "GAP takes the *average* of each map, not the sum: your values are h x w times too large.",
+            "GAP는 맵마다 합이 아니라 *평균*을 냅니다: 지금 값은 h x w배만큼 큽니다.",
+        )),
+        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text(
+            "That is global *max* pooling; this head averages.",
+            "그것은 전역 *최대* 풀링입니다. 이 헤드는 평균을 냅니다.",
+        )),
         Mistake(lambda f, w, b: f.mean(dim=(1, 2, 3))[:, None] * w.sum(dim=1) + b, Text(
-            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel."
+            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel.",
+            "채널까지 평균을 냈습니다: GAP는 위치 (h, w)에 대해서만 평균을 내고, 채널마다 숫자 하나를 남깁니다.",
         )),
     ]
     return compare_on_cases(
         answer, _logits_from_features, cases, mistakes,
-        success=Text("This is exactly the model's head: GAP, then FC."),
+        success=Text(
+            "This is exactly the model's head: GAP, then FC.",
+            "모델의 헤드와 똑같습니다: GAP, 그다음 FC.",
+        ),
     )
 
 
@@ -401,21 +412,28 @@ def check_all_class_cams(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
-            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them."
+            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them.",
+            "맵이 C배만큼 작습니다: CAM은 가중치를 곱한 맵을 채널을 따라 *더합니다*. 평균을 내지 않습니다.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w), Text(
-            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'."
+            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'.",
+            "가중치의 형태는 (K, C)입니다: 클래스마다 행이 하나입니다. 지금 einsum은 가중치를 (C, K)로 읽습니다. 가중치의 글자를 'kc'로 쓰세요.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,kc->bkwh", f, w), Text(
-            "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'."
+            "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'.",
+            "높이와 너비가 뒤바뀌었습니다: '->' 양쪽에서 'hw'의 순서를 같게 두세요.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,kc->bk", f, w), Text(
-            "You summed over the positions too: a map keeps h and w in its output ('->bkhw')."
+            "You summed over the positions too: a map keeps h and w in its output ('->bkhw').",
+            "위치까지 더해 버렸습니다: 맵은 출력에 h와 w를 남깁니다 ('->bkhw').",
         )),
     ]
     return compare_on_cases(
         answer, _all_class_cams, cases, mistakes,
-        success=Text("Every class's map for every image in one line."),
+        success=Text(
+            "Every class's map for every image in one line.",
+            "모든 이미지의 모든 클래스 맵을 한 줄로 만들었습니다.",
+        ),
     )
 
 

@@ -181,3 +181,22 @@ def test_normalize_map_accepts_min_max_with_a_safe_constant_map():
     _rejected_with(check_normalize_map(lambda m: m / m.max()), "Dividing by the maximum")
     _rejected_with(check_normalize_map(lambda m: (m - m.min()) / m.max()), "divide by the range")
     _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "constant map")
+
+
+# --- Korean hints for notebook 02 ---
+
+
+def test_logits_from_features_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T), "편향(bias)도 더합니다")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b), "*평균*")
+    verdict = check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T + b)
+    assert verdict and "모델의 헤드와 똑같습니다" in verdict.message
+    set_language("en")
+
+
+def test_all_class_cams_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w)), "글자를 'kc'로")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bk", f, w)), "위치까지 더해")
+    set_language("en")
