@@ -460,27 +460,36 @@ def check_cam_by_hand(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
-            "You mixed the weights of all classes: use only the class's row, fc_weight[class_index]."
+            "You mixed the weights of all classes: use only the class's row, fc_weight[class_index].",
+            "모든 클래스의 가중치를 섞었습니다: 그 클래스의 행 fc_weight[class_index]만 쓰세요.",
         )),
         Mistake(lambda f, w, c: (w[0][:, None, None] * f).sum(dim=0), Text(
-            "You always used row 0: the class's weights are the row fc_weight[class_index]."
+            "You always used row 0: the class's weights are the row fc_weight[class_index].",
+            "늘 0번 행을 썼습니다: 그 클래스의 가중치는 fc_weight[class_index] 행입니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=1), Text(
-            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w)."
+            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w).",
+            "엉뚱한 축을 따라 더했습니다: 맵은 (h, w)를 남기고 채널, 즉 (C, h, w)의 0번 차원을 따라 더합니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).mean(dim=0), Text(
-            "CAM sums the weighted channels; you averaged them (C times too small)."
+            "CAM sums the weighted channels; you averaged them (C times too small).",
+            "CAM은 가중치를 곱한 채널들을 더합니다. 지금은 평균을 냈습니다 (C배만큼 작습니다).",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * _min_max_each_channel(f)).sum(dim=0), Text(
-            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display."
+            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display.",
+            "가중치를 곱하기 전에 특징 맵을 정규화했습니다. 원래 특징 맵에 먼저 가중치를 곱하세요. 정규화는 다 만든 맵을 보여 줄 때만 합니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=0).clamp_min(0), Text(
-            "No ReLU here: the raw map keeps its negative cells (evidence against the class)."
+            "No ReLU here: the raw map keeps its negative cells (evidence against the class).",
+            "여기서는 ReLU를 쓰지 않습니다: 원래 맵은 음수 칸(그 클래스에 반하는 근거)을 그대로 둡니다.",
         )),
     ]
     return compare_on_cases(
         answer, _cam_by_hand, cases, mistakes,
-        success=Text("Its mean plus the class bias is the class's logit."),
+        success=Text(
+            "Its mean plus the class bias is the class's logit.",
+            "이 맵의 평균에 클래스의 편향을 더하면 그 클래스의 로짓이 됩니다.",
+        ),
     )
 
 
@@ -505,16 +514,20 @@ def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda m: m / m.max(), Text(
-            "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min)."
+            "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min).",
+            "최댓값으로 나누기만 해서는 안 됩니다: 먼저 최솟값을 빼고, 그다음 (max - min)으로 나누세요.",
         )),
         Mistake(lambda m: (m - m.min()) / m.max(), Text(
-            "After subtracting the minimum, divide by the range (max - min), not by the maximum."
+            "After subtracting the minimum, divide by the range (max - min), not by the maximum.",
+            "최솟값을 뺀 다음에는 최댓값이 아니라 범위 (max - min)로 나누세요.",
         )),
         Mistake(lambda m: (m - m.min()) / (m.max() - m.min()), Text(
-            "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min."
+            "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min.",
+            "보통 맵에서는 맞지만, 상수 맵에서는 0 / 0 = NaN이 됩니다: max == min이면 0으로 채운 맵을 돌려주세요.",
         )),
         Mistake(lambda m: m.clamp_min(0) / m.clamp_min(0).max(), Text(
-            "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead."
+            "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead.",
+            "그것은 ReLU를 적용한 다음 최댓값으로 나눈 것입니다: 최소-최대 정규화는 그 대신 최솟값을 0으로 보냅니다.",
         )),
     ]
     return compare_on_cases(answer, _normalize_map, cases, mistakes)
