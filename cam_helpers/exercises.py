@@ -401,18 +401,29 @@ def check_logits_from_features(answer: Callable[..., Any] | None) -> Verdict:
         Case("one channel, one class", (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
     ]
     mistakes = [
-        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text("Almost: the FC layer also adds its bias, one number per class.")),
-        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
-            "GAP takes the *average* of each map, not the sum: your values are h x w times too large."
+        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text(
+            "Almost: the FC layer also adds its bias, one number per class.",
+            "거의 다 왔습니다: 완전 연결층은 편향(bias)도 더합니다. 클래스마다 숫자 하나씩입니다.",
         )),
-        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text("That is global *max* pooling; this head averages.")),
+        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
+            "GAP takes the *average* of each map, not the sum: your values are h x w times too large.",
+            "GAP는 맵마다 합이 아니라 *평균*을 냅니다: 지금 값은 h x w배만큼 큽니다.",
+        )),
+        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text(
+            "That is global *max* pooling; this head averages.",
+            "그것은 전역 *최대* 풀링입니다. 이 헤드는 평균을 냅니다.",
+        )),
         Mistake(lambda f, w, b: f.mean(dim=(1, 2, 3))[:, None] * w.sum(dim=1) + b, Text(
-            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel."
+            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel.",
+            "채널까지 평균을 냈습니다: GAP는 위치 (h, w)에 대해서만 평균을 내고, 채널마다 숫자 하나를 남깁니다.",
         )),
     ]
     return compare_on_cases(
         answer, _logits_from_features, cases, mistakes,
-        success=Text("This is exactly the model's head: GAP, then FC."),
+        success=Text(
+            "This is exactly the model's head: GAP, then FC.",
+            "모델의 헤드와 똑같습니다: GAP, 그다음 FC.",
+        ),
     )
 
 
@@ -434,21 +445,28 @@ def check_all_class_cams(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
-            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them."
+            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them.",
+            "맵이 C배만큼 작습니다: CAM은 가중치를 곱한 맵을 채널을 따라 *더합니다*. 평균을 내지 않습니다.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w), Text(
-            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'."
+            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'.",
+            "가중치의 형태는 (K, C)입니다: 클래스마다 행이 하나입니다. 지금 einsum은 가중치를 (C, K)로 읽습니다. 가중치의 글자를 'kc'로 쓰세요.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,kc->bkwh", f, w), Text(
-            "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'."
+            "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'.",
+            "높이와 너비가 뒤바뀌었습니다: '->' 양쪽에서 'hw'의 순서를 같게 두세요.",
         )),
         Mistake(lambda f, w: torch.einsum("bchw,kc->bk", f, w), Text(
-            "You summed over the positions too: a map keeps h and w in its output ('->bkhw')."
+            "You summed over the positions too: a map keeps h and w in its output ('->bkhw').",
+            "위치까지 더해 버렸습니다: 맵은 출력에 h와 w를 남깁니다 ('->bkhw').",
         )),
     ]
     return compare_on_cases(
         answer, _all_class_cams, cases, mistakes,
-        success=Text("Every class's map for every image in one line."),
+        success=Text(
+            "Every class's map for every image in one line.",
+            "모든 이미지의 모든 클래스 맵을 한 줄로 만들었습니다.",
+        ),
     )
 
 
@@ -475,27 +493,36 @@ def check_cam_by_hand(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
-            "You mixed the weights of all classes: use only the class's row, fc_weight[class_index]."
+            "You mixed the weights of all classes: use only the class's row, fc_weight[class_index].",
+            "모든 클래스의 가중치를 섞었습니다: 그 클래스의 행 fc_weight[class_index]만 쓰세요.",
         )),
         Mistake(lambda f, w, c: (w[0][:, None, None] * f).sum(dim=0), Text(
-            "You always used row 0: the class's weights are the row fc_weight[class_index]."
+            "You always used row 0: the class's weights are the row fc_weight[class_index].",
+            "늘 0번 행을 썼습니다: 그 클래스의 가중치는 fc_weight[class_index] 행입니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=1), Text(
-            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w)."
+            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w).",
+            "엉뚱한 축을 따라 더했습니다: 맵은 (h, w)를 남기고 채널, 즉 (C, h, w)의 0번 차원을 따라 더합니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).mean(dim=0), Text(
-            "CAM sums the weighted channels; you averaged them (C times too small)."
+            "CAM sums the weighted channels; you averaged them (C times too small).",
+            "CAM은 가중치를 곱한 채널들을 더합니다. 지금은 평균을 냈습니다 (C배만큼 작습니다).",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * _min_max_each_channel(f)).sum(dim=0), Text(
-            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display."
+            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display.",
+            "가중치를 곱하기 전에 특징 맵을 정규화했습니다. 원래 특징 맵에 먼저 가중치를 곱하세요. 정규화는 다 만든 맵을 보여 줄 때만 합니다.",
         )),
         Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=0).clamp_min(0), Text(
-            "No ReLU here: the raw map keeps its negative cells (evidence against the class)."
+            "No ReLU here: the raw map keeps its negative cells (evidence against the class).",
+            "여기서는 ReLU를 쓰지 않습니다: 원래 맵은 음수 칸(그 클래스에 반하는 근거)을 그대로 둡니다.",
         )),
     ]
     return compare_on_cases(
         answer, _cam_by_hand, cases, mistakes,
-        success=Text("Its mean plus the class bias is the class's logit."),
+        success=Text(
+            "Its mean plus the class bias is the class's logit.",
+            "이 맵의 평균에 클래스의 편향을 더하면 그 클래스의 로짓이 됩니다.",
+        ),
     )
 
 
@@ -520,16 +547,20 @@ def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
     ]
     mistakes = [
         Mistake(lambda m: m / m.max(), Text(
-            "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min)."
+            "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min).",
+            "최댓값으로 나누기만 해서는 안 됩니다: 먼저 최솟값을 빼고, 그다음 (max - min)으로 나누세요.",
         )),
         Mistake(lambda m: (m - m.min()) / m.max(), Text(
-            "After subtracting the minimum, divide by the range (max - min), not by the maximum."
+            "After subtracting the minimum, divide by the range (max - min), not by the maximum.",
+            "최솟값을 뺀 다음에는 최댓값이 아니라 범위 (max - min)로 나누세요.",
         )),
         Mistake(lambda m: (m - m.min()) / (m.max() - m.min()), Text(
-            "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min."
+            "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min.",
+            "보통 맵에서는 맞지만, 상수 맵에서는 0 / 0 = NaN이 됩니다: max == min이면 0으로 채운 맵을 돌려주세요.",
         )),
         Mistake(lambda m: m.clamp_min(0) / m.clamp_min(0).max(), Text(
-            "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead."
+            "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead.",
+            "그것은 ReLU를 적용한 다음 최댓값으로 나눈 것입니다: 최소-최대 정규화는 그 대신 최솟값을 0으로 보냅니다.",
         )),
     ]
     return compare_on_cases(answer, _normalize_map, cases, mistakes)

@@ -356,4 +356,41 @@ def test_flatten_fc_weight_shape_hints_in_korean():
     _rejected_with(check_flatten_fc_weight_shape((1000, 25088)), "채널은 1280개")
     _rejected_with(check_flatten_fc_weight_shape((1000, 8960)), "49개입니다")
     assert "49배" in check_flatten_fc_weight_shape((1000, 62720)).message
+
+
+
+
+# --- Korean hints for notebook 02 ---
+
+
+def test_logits_from_features_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T), "편향(bias)도 더합니다")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b), "*평균*")
+    verdict = check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T + b)
+    assert verdict and "모델의 헤드와 똑같습니다" in verdict.message
+    set_language("en")
+
+
+def test_all_class_cams_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w)), "글자를 'kc'로")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bk", f, w)), "위치까지 더해")
+    set_language("en")
+
+
+# --- Korean hints for notebook 03 ---
+
+
+def test_cam_by_hand_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[0][:, None, None] * f).sum(0)), "늘 0번 행을")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: torch.relu(torch.einsum("c,chw->hw", w[c], f))), "ReLU를 쓰지 않습니다")
+    set_language("en")
+
+
+def test_normalize_map_hints_in_korean():
+    set_language("ko")
+    _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "상수 맵에서는 0 / 0 = NaN")
+    _rejected_with(check_normalize_map(lambda m: m / m.max()), "먼저 최솟값을 빼고")
     set_language("en")
