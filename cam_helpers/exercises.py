@@ -589,19 +589,30 @@ def check_grad_cam_weights(answer: Callable[[torch.Tensor], torch.Tensor] | None
         [
             Mistake(
                 lambda gradients: gradients.sum(dim=(2, 3)),
-                Text("Close: you summed over the positions. Grad-CAM *averages* them (divide by h * w)."),
+                Text(
+                    "Close: you summed over the positions. Grad-CAM *averages* them (divide by h * w).",
+                    "거의 다 왔습니다: 위치들을 더했습니다. Grad-CAM은 위치에 대해 *평균*을 냅니다 (h * w로 나누세요).",
+                ),
             ),
             Mistake(
                 lambda gradients: gradients.mean(dim=1),
                 Text("You averaged over the channels; alpha keeps one weight per channel (B, C), "
-                     "so average over the positions x, y instead."),
+                     "so average over the positions x, y instead.",
+                     "채널에 대해 평균을 냈습니다. alpha는 채널마다 가중치를 하나씩 남겨야 하므로 (B, C), "
+                     "채널 대신 위치 x, y에 대해 평균을 내세요."),
             ),
             Mistake(
                 lambda gradients: gradients.mean(dim=(1, 2, 3)),
-                Text("You averaged over everything; alpha keeps one weight per image and channel (B, C)."),
+                Text(
+                    "You averaged over everything; alpha keeps one weight per image and channel (B, C).",
+                    "모든 축에 대해 평균을 냈습니다. alpha는 이미지와 채널마다 가중치를 하나씩 남깁니다 (B, C).",
+                ),
             ),
         ],
-        success=Text("(alpha_k^c is the spatial mean of the gradient: one number per channel)"),
+        success=Text(
+            "(alpha_k^c is the spatial mean of the gradient: one number per channel)",
+            "(alpha_k^c는 그래디언트의 공간 평균입니다: 채널마다 숫자 하나)",
+        ),
     )
 
 
@@ -626,18 +637,30 @@ def check_grad_cam_from_cam(answer: Callable[[torch.Tensor], torch.Tensor] | Non
         [
             Mistake(
                 lambda cam: cam / (cam.shape[-2] * cam.shape[-1]),
-                Text("The scale is right, but negative values remain: Grad-CAM ends with a ReLU."),
+                Text(
+                    "The scale is right, but negative values remain: Grad-CAM ends with a ReLU.",
+                    "크기는 맞지만 음수 값이 남아 있습니다: Grad-CAM은 마지막에 ReLU를 적용합니다.",
+                ),
             ),
             Mistake(
                 torch.relu,
-                Text("The ReLU is right; now the factor: the gradient of a *mean* over h * w positions."),
+                Text(
+                    "The ReLU is right; now the factor: the gradient of a *mean* over h * w positions.",
+                    "ReLU는 맞았습니다. 이제 곱해지는 인수를 생각해 보세요: h * w개 위치에 대한 *평균*의 그래디언트입니다.",
+                ),
             ),
             Mistake(
                 lambda cam: torch.relu(cam) / cam.shape[-1],
-                Text("Divide by the number of positions, h * w, not by one side."),
+                Text(
+                    "Divide by the number of positions, h * w, not by one side.",
+                    "한 변의 길이가 아니라 위치의 개수 h * w로 나누세요.",
+                ),
             ),
         ],
-        success=Text("(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))"),
+        success=Text(
+            "(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))",
+            "(마지막 층에서는 Grad-CAM = ReLU(CAM) / (h * w))",
+        ),
     )
 
 

@@ -393,4 +393,28 @@ def test_normalize_map_hints_in_korean():
     set_language("ko")
     _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "상수 맵에서는 0 / 0 = NaN")
     _rejected_with(check_normalize_map(lambda m: m / m.max()), "먼저 최솟값을 빼고")
+
+
+# --- Korean hints for notebook 04 ---
+
+
+def test_check_grad_cam_weights_in_korean():
+    set_language("ko")
+    summed = check_grad_cam_weights(lambda g: g.sum(dim=(2, 3)))
+    assert not summed and "위치들을 더했습니다" in summed.message and "h * w로 나누세요" in summed.message
+    over_channels = check_grad_cam_weights(lambda g: g.mean(dim=1))
+    assert not over_channels and "채널에 대해 평균을 냈습니다" in over_channels.message
+    right = check_grad_cam_weights(lambda g: g.mean(dim=(2, 3)))
+    assert right and "모두 맞았습니다" in right.message and "공간 평균" in right.message
+    set_language("en")
+
+
+def test_check_grad_cam_from_cam_in_korean():
+    set_language("ko")
+    no_relu = check_grad_cam_from_cam(lambda cam: cam / (cam.shape[-2] * cam.shape[-1]))
+    assert not no_relu and "음수 값이 남아 있습니다" in no_relu.message and "ReLU" in no_relu.message
+    no_factor = check_grad_cam_from_cam(torch.relu)
+    assert not no_factor and "*평균*의 그래디언트" in no_factor.message
+    one_side = check_grad_cam_from_cam(lambda cam: torch.relu(cam) / cam.shape[-1])
+    assert not one_side and "위치의 개수 h * w로 나누세요" in one_side.message
     set_language("en")
