@@ -315,3 +315,24 @@ def test_check_deletion_step():
     assert check_deletion_step(deletion)
     least = check_deletion_step(lambda image, saliency, fraction: deletion(image, -saliency, fraction))
     assert not least and "*least* important" in least.message
+
+
+# --- Korean hints for notebook 05 ---
+
+
+def test_check_layer2_side_in_korean():
+    set_language("ko")
+    wrong = check_layer2_side(56)
+    assert not wrong and "56은 layer1의 한 변입니다" in wrong.message
+    right = check_layer2_side(28)
+    assert right and "맞았습니다" in right.message and "layer1에서 56" in right.message
+    set_language("en")
+
+
+def test_check_resnet_stage_side_in_korean():
+    set_language("ko")
+    no_stem = check_resnet_stage_side(lambda layer, side: side // 2 ** int(layer[-1]))
+    assert not no_stem and "스템(stride 2 합성곱과 stride 2 최대 풀링)" in no_stem.message
+    layer1_halves = check_resnet_stage_side(lambda layer, side: side // 2 ** (int(layer[-1]) + 2))
+    assert not layer1_halves and "layer1은 받은 해상도를 그대로 유지합니다" in layer1_halves.message
+    set_language("en")
