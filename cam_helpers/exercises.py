@@ -673,12 +673,18 @@ def check_layer2_side(answer: int | None) -> Verdict:
         answer,
         28,
         [
-            (56, Text("56 is layer1's side: layer1 keeps the 56x56 that the stem made; layer2 halves it.")),
-            (112, Text("112 is after the stem's first conv only; its max-pool halves again, and layer2 halves once more.")),
-            (14, Text("14 is layer3's side; count the stride-2 steps again: stem conv, max-pool, layer2.")),
-            (7, Text("7 is the last layer's (layer4) side.")),
+            (56, Text("56 is layer1's side: layer1 keeps the 56x56 that the stem made; layer2 halves it.",
+                      ko="56은 layer1의 한 변입니다. layer1은 스템(stem)이 만든 56x56을 그대로 유지하고, "
+                         "layer2가 그것을 반으로 줄입니다.")),
+            (112, Text("112 is after the stem's first conv only; its max-pool halves again, and layer2 halves once more.",
+                       ko="112는 스템의 첫 합성곱만 지난 크기입니다. 스템의 최대 풀링이 한 번 더 반으로 줄이고, "
+                          "layer2가 또 한 번 반으로 줄입니다.")),
+            (14, Text("14 is layer3's side; count the stride-2 steps again: stem conv, max-pool, layer2.",
+                      ko="14는 layer3의 한 변입니다. stride 2 단계를 다시 세어 보세요: 스템의 합성곱, 최대 풀링, layer2.")),
+            (7, Text("7 is the last layer's (layer4) side.", ko="7은 마지막 층(layer4)의 한 변입니다.")),
         ],
-        success=Text("224 / 4 (the stem) = 56 at layer1, / 2 at layer2."),
+        success=Text("224 / 4 (the stem) = 56 at layer1, / 2 at layer2.",
+                     ko="224 / 4 (스템) = layer1에서 56, layer2에서 / 2."),
     )
 
 
@@ -701,15 +707,19 @@ def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict
         [
             Mistake(
                 lambda layer, side: side // 2 ** int(layer.removeprefix("layer")),
-                Text("The stem (a stride-2 conv and a stride-2 max-pool) divides by 4 before layer1 even starts."),
+                Text("The stem (a stride-2 conv and a stride-2 max-pool) divides by 4 before layer1 even starts.",
+                     ko="스템(stride 2 합성곱과 stride 2 최대 풀링)이 layer1이 시작되기도 전에 한 변을 4로 나눕니다."),
             ),
             Mistake(
                 lambda layer, side: side // 2 ** (int(layer.removeprefix("layer")) + 2),
                 Text("layer1 keeps the resolution it is given (its blocks have stride 1); "
-                     "only layer2, layer3 and layer4 halve it."),
+                     "only layer2, layer3 and layer4 halve it.",
+                     ko="layer1은 받은 해상도를 그대로 유지합니다(블록의 stride가 1). "
+                        "반으로 줄이는 것은 layer2, layer3, layer4뿐입니다."),
             ),
         ],
-        success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)"),
+        success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)",
+                     ko="(스템이 / 4, 그다음 layer2, layer3, layer4가 차례로 반씩: / 4, / 8, / 16, / 32)"),
     )
 
 

@@ -417,4 +417,24 @@ def test_check_grad_cam_from_cam_in_korean():
     assert not no_factor and "*평균*의 그래디언트" in no_factor.message
     one_side = check_grad_cam_from_cam(lambda cam: torch.relu(cam) / cam.shape[-1])
     assert not one_side and "위치의 개수 h * w로 나누세요" in one_side.message
+
+
+# --- Korean hints for notebook 05 ---
+
+
+def test_check_layer2_side_in_korean():
+    set_language("ko")
+    wrong = check_layer2_side(56)
+    assert not wrong and "56은 layer1의 한 변입니다" in wrong.message
+    right = check_layer2_side(28)
+    assert right and "맞았습니다" in right.message and "layer1에서 56" in right.message
+    set_language("en")
+
+
+def test_check_resnet_stage_side_in_korean():
+    set_language("ko")
+    no_stem = check_resnet_stage_side(lambda layer, side: side // 2 ** int(layer[-1]))
+    assert not no_stem and "스템(stride 2 합성곱과 stride 2 최대 풀링)" in no_stem.message
+    layer1_halves = check_resnet_stage_side(lambda layer, side: side // 2 ** (int(layer[-1]) + 2))
+    assert not layer1_halves and "layer1은 받은 해상도를 그대로 유지합니다" in layer1_halves.message
     set_language("en")
