@@ -773,11 +773,16 @@ def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None
         cases,
         [
             Mistake(_iou_no_clamp, Text("On '{case}' the boxes do not overlap, so the IoU is 0: clamp the "
-                                        "intersection's width and height at 0 (two negatives multiply to a positive).")),
-            Mistake(_iou_union_too_big, Text("The union counts the overlap twice: area A + area B - intersection.")),
-            Mistake(_iou_inclusive, Text("Boxes here are end exclusive: the width is x1 - x0, with no + 1.")),
+                                        "intersection's width and height at 0 (two negatives multiply to a positive).",
+                                        "'{case}' 경우에는 두 상자가 겹치지 않으므로 IoU는 0입니다: 교집합의 너비와 높이를 "
+                                        "0 아래로 내려가지 않게 자르세요 (음수 두 개를 곱하면 양수가 됩니다).")),
+            Mistake(_iou_union_too_big, Text("The union counts the overlap twice: area A + area B - intersection.",
+                                             "합집합이 겹친 부분을 두 번 셉니다: A의 넓이 + B의 넓이 - 교집합.")),
+            Mistake(_iou_inclusive, Text("Boxes here are end exclusive: the width is x1 - x0, with no + 1.",
+                                         "여기서 상자는 끝 좌표를 포함하지 않습니다: 너비는 + 1 없이 x1 - x0입니다.")),
         ],
-        success=Text("(intersection, clamped at 0, over area A + area B - intersection)"),
+        success=Text("(intersection, clamped at 0, over area A + area B - intersection)",
+                     "(0에서 자른 교집합 ÷ (A의 넓이 + B의 넓이 - 교집합))"),
     )
 
 
@@ -823,15 +828,20 @@ def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Ve
         cases,
         [
             Mistake(_box_of_all,
-                    Text("On '{case}' your box holds every foreground pixel; keep only the largest connected region.")),
+                    Text("On '{case}' your box holds every foreground pixel; keep only the largest connected region.",
+                         "'{case}' 경우에 상자가 전경 픽셀을 모두 감쌌습니다. 가장 큰 연결 영역 하나만 남기세요.")),
             Mistake(_largest_region_4,
                     Text("On '{case}' pixels that touch only at a corner were split apart: use 8-connectivity "
-                         "(scipy.ndimage.label with structure=np.ones((3, 3))).")),
+                         "(scipy.ndimage.label with structure=np.ones((3, 3))).",
+                         "'{case}' 경우에 모서리로만 닿은 픽셀들이 서로 다른 영역으로 나뉘었습니다: 8-연결을 쓰세요 "
+                         "(scipy.ndimage.label에 structure=np.ones((3, 3))).")),
             Mistake(lambda m: (*_largest_region_reference(m)[:2], _largest_region_reference(m)[2] - 1,
                                _largest_region_reference(m)[3] - 1),
-                    Text("Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.")),
+                    Text("Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.",
+                         "거의 맞았습니다: 상자는 끝 좌표를 포함하지 않으므로, x1과 y1은 마지막 픽셀보다 하나 큽니다.")),
         ],
-        success=Text("(label the regions, keep the largest, box its pixels)"),
+        success=Text("(label the regions, keep the largest, box its pixels)",
+                     "(영역에 번호를 붙이고, 가장 큰 영역을 남겨, 그 픽셀들을 상자로 감싸기)"),
     )
 
 

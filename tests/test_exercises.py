@@ -437,4 +437,31 @@ def test_check_resnet_stage_side_in_korean():
     assert not no_stem and "스템(stride 2 합성곱과 stride 2 최대 풀링)" in no_stem.message
     layer1_halves = check_resnet_stage_side(lambda layer, side: side // 2 ** (int(layer[-1]) + 2))
     assert not layer1_halves and "layer1은 받은 해상도를 그대로 유지합니다" in layer1_halves.message
+
+
+# --- Korean hints for notebook 06 ---
+
+
+def test_check_iou_korean_hint():
+    set_language("ko")
+
+    def inclusive(a, b):  # a typical slip: widths counted with + 1, as for end-inclusive boxes
+        return _iou((a[0], a[1], a[2] + 1, a[3] + 1), (b[0], b[1], b[2] + 1, b[3] + 1))
+
+    verdict = check_iou(inclusive)
+    assert not verdict and verdict.message == "여기서 상자는 끝 좌표를 포함하지 않습니다: 너비는 + 1 없이 x1 - x0입니다."
+    assert "숨겨진 6개 경우 모두 맞았습니다" in check_iou(_iou).message and "0에서 자른 교집합" in check_iou(_iou).message
+    set_language("en")
+
+
+def test_check_largest_region_box_korean_hint():
+    set_language("ko")
+
+    def every_pixel(mask):
+        rows, cols = mask.nonzero(as_tuple=True)
+        return cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1
+
+    verdict = check_largest_region_box(every_pixel)
+    assert not verdict and verdict.message.startswith("'a big and a small region' 경우에 상자가 전경 픽셀을 모두 감쌌습니다")
+    assert "가장 큰 연결 영역 하나만 남기세요" in verdict.message
     set_language("en")
