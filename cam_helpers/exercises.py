@@ -893,13 +893,16 @@ def check_spearman(answer: Callable[[torch.Tensor, torch.Tensor], float] | None)
         cases,
         [
             Mistake(lambda x, y: _pearson(x, y),
-                    Text("That is the Pearson correlation of the values; Spearman correlates their *ranks*.")),
+                    Text("That is the Pearson correlation of the values; Spearman correlates their *ranks*.",
+                         "값 자체의 피어슨 상관을 구했습니다. 스피어만 상관은 값의 *순위*끼리의 상관입니다.")),
             Mistake(lambda x, y: _pearson(x.argsort().argsort(), y.argsort().argsort()),
-                    Text("Right without ties; on '{case}' tied values must share the average of their ranks.")),
+                    Text("Right without ties; on '{case}' tied values must share the average of their ranks.",
+                         "동점이 없으면 맞습니다. 하지만 '{case}' 경우처럼 같은 값이 있으면, 그 값들은 자기들 순위의 평균을 나눠 가져야 합니다.")),
             Mistake(lambda x, y: _pearson(x.argsort(), y.argsort()),
-                    Text("argsort gives the positions in sorted order, not each value's rank: apply argsort twice.")),
+                    Text("argsort gives the positions in sorted order, not each value's rank: apply argsort twice.",
+                         "argsort는 정렬된 순서대로의 위치를 줄 뿐, 각 값의 순위를 주지는 않습니다. argsort를 두 번 적용하세요.")),
         ],
-        success=Text("(Spearman = the Pearson correlation of the ranks)"),
+        success=Text("(Spearman = the Pearson correlation of the ranks)", "(스피어만 상관 = 순위의 피어슨 상관)"),
     )
 
 
@@ -930,9 +933,11 @@ def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], to
         cases,
         [
             Mistake(lambda image, saliency, fraction: _deletion_reference(image, -saliency, fraction),
-                    Text("You removed the *least* important pixels; deletion removes the most important first.")),
+                    Text("You removed the *least* important pixels; deletion removes the most important first.",
+                         "*가장 덜* 중요한 픽셀을 지웠습니다. 삭제 곡선은 가장 중요한 픽셀부터 지웁니다.")),
             Mistake(lambda image, saliency, fraction: torch.cat([_deletion_reference(image, saliency, fraction)[:1], image[1:]]),
-                    Text("Only one channel went black; set the pixel to 0 in all three channels.")),
+                    Text("Only one channel went black; set the pixel to 0 in all three channels.",
+                         "한 채널만 검게 되었습니다. 픽셀을 세 채널 모두에서 0으로 만드세요.")),
         ],
-        success=Text("(deletion removes the most salient pixels first)"),
+        success=Text("(deletion removes the most salient pixels first)", "(삭제 곡선은 가장 중요한 픽셀부터 지웁니다)"),
     )

@@ -464,4 +464,33 @@ def test_check_largest_region_box_korean_hint():
     verdict = check_largest_region_box(every_pixel)
     assert not verdict and verdict.message.startswith("'a big and a small region' 경우에 상자가 전경 픽셀을 모두 감쌌습니다")
     assert "가장 큰 연결 영역 하나만 남기세요" in verdict.message
+
+
+# --- Korean hints for notebook 07 ---
+
+
+def test_check_spearman_korean_hint():
+    set_language("ko")
+    pearson = check_spearman(lambda a, b: torch.corrcoef(torch.stack([a, b]))[0, 1])
+    assert not pearson and "값 자체의 피어슨 상관" in pearson.message and "*순위*" in pearson.message
+    once = check_spearman(lambda a, b: torch.corrcoef(torch.stack([a.argsort().float(), b.argsort().float()]))[0, 1])
+    assert not once and "argsort를 두 번" in once.message
+    ordinal = check_spearman(lambda a, b: torch.corrcoef(torch.stack([a.argsort().argsort().float(),
+                                                                      b.argsort().argsort().float()]))[0, 1])
+    assert not ordinal and "순위의 평균을 나눠 가져야" in ordinal.message
+    passed = check_spearman(_spearman)
+    assert passed and "순위의 피어슨 상관" in passed.message
+    set_language("en")
+
+
+def test_check_deletion_step_korean_hint():
+    def least_first(image, saliency, fraction):
+        count = round(fraction * saliency.numel())
+        removed = torch.zeros(saliency.numel(), dtype=torch.bool)
+        removed[(-saliency).flatten().topk(count).indices] = True
+        return image.masked_fill(removed.view(saliency.shape), 0.0)
+
+    set_language("ko")
+    verdict = check_deletion_step(least_first)
+    assert not verdict and "*가장 덜* 중요한 픽셀" in verdict.message
     set_language("en")
