@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+KOREAN = sorted((ROOT / "notebooks" / "ko").glob("*.ipynb"))  # the Korean edition, one folder deeper
 sys.path.insert(0, str(ROOT / "tools"))
 import sync_links  # noqa: E402
 
@@ -44,7 +45,7 @@ def run_cell(source: str, monkeypatch, on_colab: bool, folder_exists: bool = Fal
     return commands, chdirs, added
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + KOREAN, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
 def test_setup_cell_on_colab_clones_and_installs(path, monkeypatch, capsys):
     url = sync_links.repository_url()
     commands, chdirs, added = run_cell(setup_cell(path), monkeypatch, on_colab=True)
@@ -52,7 +53,9 @@ def test_setup_cell_on_colab_clones_and_installs(path, monkeypatch, capsys):
         ["git", "clone", "--quiet", "--depth", "1", url, "/content/cam-notebooks"],
         [sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/cam-notebooks"],
     ]
-    assert added == ["/content/cam-notebooks"] and chdirs == ["/content/cam-notebooks/notebooks"]
+    # Colab must land in the notebook's own folder, so that its relative links and paths work.
+    folder = "/content/cam-notebooks/notebooks" + ("/ko" if path.parent.name == "ko" else "")
+    assert added == ["/content/cam-notebooks"] and chdirs == [folder]
     assert "GPU" in capsys.readouterr().out
 
 
@@ -61,7 +64,7 @@ def test_setup_cell_does_not_clone_twice(monkeypatch):
     assert [c[:2] for c in commands] == [[sys.executable, "-m"]]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + KOREAN, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
 def test_setup_cell_elsewhere_runs_nothing(path, monkeypatch, capsys):
     commands, chdirs, added = run_cell(setup_cell(path), monkeypatch, on_colab=False)
     assert commands == [] and chdirs == [] and added == []
