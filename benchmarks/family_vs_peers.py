@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--score-cam-batch-sizes", type=int, nargs="*", default=[1])
     parser.add_argument("--score-cam-top-ks", type=int, nargs="*", default=[1])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), help=f"which peers to time (default: {' '.join(PEERS)})")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="default: the machine's cores")
     args = parser.parse_args()
 
@@ -149,6 +150,8 @@ def main() -> None:
 
     available = {}
     for peer, (module_name, distribution, factory) in PEERS.items():
+        if peer not in args.peers:
+            continue
         try:
             __import__(module_name)
             available[peer] = (factory, importlib.metadata.version(distribution))
