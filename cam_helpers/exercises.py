@@ -941,3 +941,85 @@ def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], to
         ],
         success=Text("(deletion removes the most salient pixels first)", "(삭제 곡선은 가장 중요한 픽셀부터 지웁니다)"),
     )
+
+
+# --- Checkers for notebook 08 (Which CAM should I use?) ---
+
+
+def _family_cases() -> list[Case]:
+    """Activations A (B, C, h, w) and gradients g (B, n, C, h, w): batches, several classes, zeros, negatives."""
+    g = torch.Generator().manual_seed(8)
+    cases = []
+    for label, (b, n, c, h, w) in [
+        ("one image, one class", (1, 1, 4, 3, 3)),
+        ("a batch of 3, two classes each", (3, 2, 5, 4, 4)),
+        ("a wide map (h != w)", (2, 1, 3, 2, 5)),
+    ]:
+        activations = torch.rand(b, c, h, w, generator=g) * (torch.rand(b, c, h, w, generator=g) > 0.3)  # ReLU-like
+        gradients = torch.randn(b, n, c, h, w, generator=g)
+        cases.append(Case(label, (activations, gradients)))
+    silent = torch.rand(1, 3, 2, 2, generator=g)
+    silent[:, 1] = 0  # a channel that never fires: its weight must be 0, not NaN
+    cases.append(Case("a channel that is zero everywhere", (silent, torch.randn(1, 1, 3, 2, 2, generator=g))))
+    return cases
+
+
+def _xgrad_cam_weights_reference(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    from .family import xgrad_cam_weights
+
+    return xgrad_cam_weights(activations, gradients)
+
+
+def check_xgrad_cam_weights(answer) -> Verdict:
+    """XGrad-CAM weights: (A (B, C, h, w), g (B, n, C, h, w)) -> (B, n, C) = sum_xy g A / sum_xy A (0 if sum A = 0)."""
+    a = lambda activations: activations[:, None]  # noqa: E731  (B, 1, C, h, w): one A for all n classes
+    return compare_on_cases(
+        answer,
+        _xgrad_cam_weights_reference,
+        _family_cases(),
+        [
+            Mistake(
+                lambda A, g: g.mean(dim=(-2, -1)),
+                Text("Hint: that is Grad-CAM's weight (the plain mean of g). XGrad-CAM weighs each position by A_k(x, y) / sum_xy A_k."),
+            ),
+            Mistake(
+                lambda A, g: (g * a(A)).sum(dim=(-2, -1)),
+                Text("Hint: almost: divide sum_xy g A by sum_xy A_k, the channel's total activation."),
+            ),
+            Mistake(
+                lambda A, g: (g * a(A)).sum(dim=(-2, -1)) / a(A).sum(dim=(-2, -1)),
+                Text("Hint: a channel whose activations are all zero gives 0 / 0 = NaN. Give it weight 0 (torch.where)."),
+            ),
+        ],
+        success=Text("Your weights are XGrad-CAM's."),
+    )
+
+
+def _layer_cam_reference(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    from .family import layer_cam_maps
+
+    return layer_cam_maps(activations, gradients)
+
+
+def check_layer_cam(answer) -> Verdict:
+    """LayerCAM maps: (A (B, C, h, w), g (B, n, C, h, w)) -> (B, n, h, w) = ReLU(sum_k ReLU(g_k) A_k)."""
+    return compare_on_cases(
+        answer,
+        _layer_cam_reference,
+        _family_cases(),
+        [
+            Mistake(
+                lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0),
+                Text("Hint: that is HiResCAM (g times A). LayerCAM keeps only the positive gradients: ReLU(g) * A."),
+            ),
+            Mistake(
+                lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0),
+                Text("Hint: sum over the channels k (dim=2 of g * A, shape (B, n, C, h, w)), not over the classes."),
+            ),
+            Mistake(
+                lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0),
+                Text("Hint: LayerCAM does not average the gradient over positions: each position keeps its own weight ReLU(g_k(x, y))."),
+            ),
+        ],
+        success=Text("Your maps are LayerCAM's."),
+    )

@@ -494,3 +494,40 @@ def test_check_deletion_step_korean_hint():
     verdict = check_deletion_step(least_first)
     assert not verdict and "*가장 덜* 중요한 픽셀" in verdict.message
     set_language("en")
+
+
+# --- Checkers for notebook 08 (Which CAM should I use?) ---
+
+
+def _family_example():
+    activations = torch.rand(2, 4, 3, 3)
+    activations[:, 2] = 0  # a silent channel
+    return activations, torch.randn(2, 3, 4, 3, 3)
+
+
+def test_check_xgrad_cam_weights_accepts_the_reference_and_names_typical_mistakes():
+    from cam_helpers.exercises import check_xgrad_cam_weights
+    from cam_helpers.family import xgrad_cam_weights
+
+    assert check_xgrad_cam_weights(xgrad_cam_weights)
+    assert "Not answered yet" in check_xgrad_cam_weights(lambda A, g: ...).message
+    verdict = check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1)))
+    assert not verdict and "that is Grad-CAM's weight" in verdict.message
+    verdict = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)))
+    assert not verdict and "0 / 0 = NaN" in verdict.message
+    activations, gradients = _family_example()
+    assert torch.equal(xgrad_cam_weights(activations, gradients)[:, :, 2], torch.zeros(2, 3))
+
+
+def test_check_layer_cam_accepts_the_reference_and_names_typical_mistakes():
+    from cam_helpers.exercises import check_layer_cam
+    from cam_helpers.family import layer_cam_maps
+
+    assert check_layer_cam(layer_cam_maps)
+    assert check_layer_cam(lambda A, g: torch.einsum("bnchw,bchw->bnhw", g.clamp_min(0), A).clamp_min(0))
+    verdict = check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0))
+    assert not verdict and "that is HiResCAM" in verdict.message
+    verdict = check_layer_cam(lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0))
+    assert not verdict and "sum over the channels k" in verdict.message
+    verdict = check_layer_cam(lambda A, g: 1 / 0)
+    assert not verdict and "ZeroDivisionError" in verdict.message

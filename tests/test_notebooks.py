@@ -15,8 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The English series: the numbered notebooks at the top of notebooks/ (a translation such as
 # notebooks/ko/ lives in a subfolder and is checked by its own tests).
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# A notebook that may be linked to before it is merged (written in parallel); empty this set once it exists.
-NOT_YET_MERGED = {"08_which_cam_should_i_use.ipynb"}
 sys.path.insert(0, str(ROOT / "tools"))
 import sync_links  # noqa: E402
 
@@ -66,7 +64,7 @@ def test_links_point_to_existing_notebooks(path):
     text = "\n".join("".join(c["source"]) for c in load(path)["cells"])
     links = re.findall(r"\]\(([^)\s:/]*\.ipynb)\)", text)   # relative links (the badges hold full URLs)
     for target in links:
-        assert target in names or target in NOT_YET_MERGED - names, f"{path.name} links to missing {target}"
+        assert target in names, f"{path.name} links to missing {target}"
 
 
 def test_every_notebook_but_the_last_links_to_the_next():

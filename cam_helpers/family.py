@@ -1,0 +1,470 @@
+"""The CAM family: Grad-CAM++, XGrad-CAM, LayerCAM, HiResCAM and Score-CAM.
+
+Every method here is Grad-CAM with one small change. Grad-CAM weighs the
+feature maps A_k (B, C, h, w) of a layer with the spatial mean of the gradient
+g_k(x, y) = d y^c / d A_k(x, y) (y^c: the logit of class c):
+
+    Grad-CAM    L = ReLU( sum_k  mean_xy(g_k) A_k )
+    Grad-CAM++  L = ReLU( sum_k  sum_xy(a_k(x, y) ReLU(g_k(x, y))) A_k ),
+                a_k = g_k^2 / (2 g_k^2 + sum_ab(A_k(a, b)) g_k^3)      (Chattopadhay et al. 2018, eq. 19)
+    XGrad-CAM   L = ReLU( sum_k  sum_xy(g_k A_k) / sum_xy(A_k)  A_k )  (Fu et al. 2020)
+    LayerCAM    L = ReLU( sum_k  ReLU(g_k(x, y)) A_k(x, y) )           (Jiang et al. 2021: a weight per position)
+    HiResCAM    L = ReLU( sum_k  g_k(x, y) A_k(x, y) )                 (Draelos & Carin 2020: no averaging)
+    Score-CAM   L = ReLU( sum_k  softmax_k(y^c(X * mask_k)) A_k )      (Wang et al. 2020: no gradient at all)
+
+with mask_k the map A_k min-max normalised to [0, 1] and upsampled to the
+image. The four gradient methods need the same two things as Grad-CAM, so
+:func:`cam_family` computes all of them from ONE forward pass and ONE batched
+backward pass (:func:`cam_helpers.gradcam.forward_for_gradcam` and
+:func:`~cam_helpers.gradcam.score_gradients`). Score-CAM instead runs the
+model once per channel and image (C masked images each, in batches, with a
+progress bar); the logits of every class come out of the same passes, so
+n classes cost no more than one.
+
+What holds exactly at the last conv layer of a GAP -> FC network, where
+g_k(x, y) = w_k^c / (h w) at every position (w: the FC weight):
+
+    HiResCAM (relu=False) = CAM / (h w)              (CAM without the bias)
+    HiResCAM = Grad-CAM = XGrad-CAM = ReLU(CAM) / (h w)
+    LayerCAM = ReLU( sum_k ReLU(w_k^c) A_k ) / (h w)  (negative class weights dropped)
+    Grad-CAM++ = ReLU( sum_k ReLU(w_k^c) / (2 + w_k^c mean_xy(A_k)) A_k )
+
+Shapes used throughout: images (B, 3, H, W); activations A (B, C, h, w);
+gradients (B, n, C, h, w) for n classes per image; weights (B, n, C);
+maps (B, n, h, w).
+
+    result = cam_family(classifier, batch, "layer4", classes=["tabby"])
+    result.maps["gradcam++"]             # (B, 1, 7, 7)
+    result.upsampled("layercam")         # (B, 1, 224, 224) in [0, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .cam import as_class_index_tensor, normalize_maps, upsample_maps
+from .gradcam import forward_for_gradcam, maps_from_weights, score_gradients
+from .hooks import capture, resolve_layer
+from .models import Classifier
+
+__all__ = [
+    "METHODS",
+    "GRADIENT_METHODS",
+    "FamilyResult",
+    "cam_family",
+    "grad_cam_plus_plus",
+    "xgrad_cam",
+    "layer_cam",
+    "hires_cam",
+    "score_cam",
+    "fused_layer_cam",
+    "grad_cam_plus_plus_weights",
+    "xgrad_cam_weights",
+    "layer_cam_maps",
+    "hires_cam_maps",
+    "score_cam_weights",
+]
+
+LayerSpec = str | nn.Module
+ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
+
+GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam")
+METHODS = GRADIENT_METHODS + ("scorecam",)
+_ALIASES = {
+    "grad-cam": "gradcam", "grad_cam": "gradcam",
+    "grad-cam++": "gradcam++", "gradcampp": "gradcam++", "gradcamplusplus": "gradcam++",
+    "xgrad-cam": "xgradcam", "layer-cam": "layercam", "hires-cam": "hirescam", "score-cam": "scorecam",
+}
+
+
+# --------------------------------------------------------------------------- #
+# The small changes: weights (B, n, C) or maps (B, n, h, w) from A and g
+# --------------------------------------------------------------------------- #
+
+
+def grad_cam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
+    """Grad-CAM++ channel weights: sum_xy a_k(x, y) ReLU(g_k(x, y)), (B, C, h, w), (B, n, C, h, w) -> (B, n, C).
+
+    a_k(x, y) = g^2 / (2 g^2 + sum_ab A_k(a, b) g^3 + eps), set to 0 where g = 0
+    (the paper's eq. 19, with the powers of the gradient standing for the higher
+    derivatives, as in pytorch-grad-cam and torchcam). ``eps=0`` is the exact
+    formula; pytorch-grad-cam adds ``eps=1e-6``, which matters when the gradients
+    are small (g^2 ~ 1e-6 at the last layer of an ImageNet net).
+    """
+    grad_2 = gradients.pow(2)  # (B, n, C, h, w)
+    grad_3 = grad_2 * gradients
+    activation_sums = activations.detach().sum(dim=(-2, -1))[:, None, :, None, None]  # (B, 1, C, 1, 1)
+    denominator = 2 * grad_2 + activation_sums * grad_3 + eps
+    usable = (gradients != 0) & (denominator != 0)
+    alpha = torch.where(usable, grad_2 / torch.where(usable, denominator, torch.ones_like(denominator)), 0.0)
+    return (alpha * gradients.clamp_min(0)).sum(dim=(-2, -1))  # (B, n, C)
+
+
+def xgrad_cam_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """XGrad-CAM channel weights: sum_xy g_k A_k / sum_xy A_k, (B, C, h, w), (B, n, C, h, w) -> (B, n, C).
+
+    A channel whose activations sum to zero gets weight 0 (the peers add 1e-7 or
+    1e-8 to the denominator instead; for ReLU outputs that is the same thing).
+    """
+    features = activations.detach()[:, None]  # (B, 1, C, h, w)
+    sums = features.sum(dim=(-2, -1))  # (B, 1, C)
+    weighted = (gradients * features).sum(dim=(-2, -1))  # (B, n, C)
+    return torch.where(sums != 0, weighted / torch.where(sums != 0, sums, torch.ones_like(sums)), 0.0)
+
+
+def layer_cam_maps(activations: torch.Tensor, gradients: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
+    """LayerCAM: sum_k ReLU(g_k(x, y)) A_k(x, y), a weight per position. (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
+    maps = (gradients.clamp_min(0) * activations.detach()[:, None]).sum(dim=2)  # (B, n, h, w)
+    return maps.clamp_min(0) if relu else maps
+
+
+def hires_cam_maps(activations: torch.Tensor, gradients: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
+    """HiResCAM: sum_k g_k(x, y) A_k(x, y), the gradient not averaged. (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
+    maps = (gradients * activations.detach()[:, None]).sum(dim=2)  # (B, n, h, w)
+    return maps.clamp_min(0) if relu else maps
+
+
+def score_cam_weights(
+    model: nn.Module,
+    images: torch.Tensor,
+    activations: torch.Tensor,
+    classes: torch.Tensor,
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Score-CAM channel weights: softmax over k of the logit y^c of the image masked by A_k.
+
+    Args:
+        model: the network (in eval mode for these passes; its mode is restored).
+        images: (B, 3, H, W) the batch the activations came from.
+        activations: (B, C, h, w) the layer's output.
+        classes: (B, n) class indices; all n come from the same masked passes.
+        batch_size: masked images per forward pass (memory vs. speed).
+        progress: show a tqdm progress bar over the B * C masked images.
+
+    Returns:
+        (B, n, C). Each mask is A_k min-max normalised to [0, 1] at the layer's
+        resolution, then upsampled (bilinear) to (H, W), as torchcam does.
+        Subtracting the unmasked image's logit (the paper's baseline) would not
+        change a softmax over k, so it is skipped.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    batch, channels = activations.shape[:2]
+    masks = normalize_maps(activations.detach()).flatten(0, 1)  # (B*C, h, w) each in [0, 1]
+    owner = torch.arange(batch, device=images.device).repeat_interleave(channels)  # (B*C,) image of each mask
+    scores = images.new_empty(batch * channels, classes.shape[1])  # (B*C, n)
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    # capture() with no layers: only its eval mode (restored on exit) and its no_grad.
+    with capture(model, []), torch.inference_mode(), tqdm(
+        total=batch * channels, desc="Score-CAM masked passes", unit="image", disable=not progress, leave=False
+    ) as bar:
+        for start in range(0, batch * channels, batch_size):
+            stop = min(start + batch_size, batch * channels)
+            chunk_masks = upsample_maps(masks[start:stop, None], size)  # (b, 1, H, W)
+            logits = model(images[owner[start:stop]] * chunk_masks)  # (b, K)
+            scores[start:stop] = logits.gather(1, classes[owner[start:stop]])  # (b, n)
+            bar.update(stop - start)
+    return scores.view(batch, channels, -1).transpose(1, 2).softmax(dim=-1)  # (B, n, C)
+
+
+# --------------------------------------------------------------------------- #
+# One forward pass, one batched backward pass, every method
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class FamilyResult:
+    """What :func:`cam_family` returns. B images, n classes each, K classes, C channels.
+
+    Attributes:
+        maps: method name -> (B, n, h, w) at the layer's resolution (ReLU'd unless relu=False).
+        classes: (B, n) the explained class indices.
+        logits: (B, K) the model's output for the batch.
+        activations: (B, C, h, w) the layer's output A (detached).
+        layer: the dotted name of the layer.
+        input_size: (H, W) of the images.
+        class_names: B lists of n names when a Classifier was given, else None.
+    """
+
+    maps: dict[str, torch.Tensor]
+    classes: torch.Tensor
+    logits: torch.Tensor
+    activations: torch.Tensor
+    layer: str
+    input_size: tuple[int, int]
+    class_names: list[list[str]] | None = None
+
+    def upsampled(
+        self, method: str, size: int | tuple[int, int] | None = None, *, mode: str = "bilinear", normalize: bool = True
+    ) -> torch.Tensor:
+        """One method's maps resized to the image, (B, n, H, W); min-max normalised to [0, 1] per map."""
+        method = _check_methods([method], allowed=tuple(self.maps))[0]
+        big = upsample_maps(self.maps[method], size or self.input_size, mode=mode)  # (B, n, H, W)
+        return normalize_maps(big) if normalize else big
+
+    def __repr__(self) -> str:
+        b, _, h, w = self.activations.shape
+        n = self.classes.shape[1]
+        return (
+            f"FamilyResult({b} image(s), {n} class(es) each, layer {self.layer!r} at {h}x{w}: "
+            f"methods {', '.join(self.maps)})"
+        )
+
+
+def cam_family(
+    model: Classifier | nn.Module,
+    images: torch.Tensor,
+    layer: LayerSpec | None = None,
+    classes: ClassSpec = None,
+    *,
+    methods: Sequence[str] = GRADIENT_METHODS,
+    top_k: int = 1,
+    relu: bool = True,
+    plus_plus_eps: float = 0.0,
+    score_cam_batch_size: int = 32,
+    progress: bool = True,
+) -> FamilyResult:
+    """Maps of several CAM methods for a batch, at one layer, for chosen classes or the top-k.
+
+    Args:
+        model: a :class:`Classifier` (class names allowed) or an ``nn.Module`` returning logits (B, K).
+        images: (B, 3, H, W) a preprocessed batch, on the model's device.
+        layer: a layer name or module; None: the Classifier's CAM layer.
+        classes: None (the ``top_k`` predicted classes), a class index or name,
+            a list of them (the same for every image), one list per image, or a (B, n) tensor.
+        methods: any of :data:`METHODS` ("gradcam", "gradcam++", "xgradcam",
+            "layercam", "hirescam", "scorecam"). The default, the gradient
+            methods, costs one forward and one batched backward pass; "scorecam"
+            adds B * C masked forward passes.
+        top_k: how many predicted classes when ``classes`` is None.
+        relu: keep only positive evidence (every method's paper does).
+        plus_plus_eps: the epsilon in Grad-CAM++'s denominator (0: the exact formula;
+            pytorch-grad-cam uses 1e-6).
+        score_cam_batch_size: masked images per forward pass for Score-CAM.
+        progress: a progress bar for Score-CAM's masked passes.
+
+    Returns:
+        a :class:`FamilyResult`; ``.maps[method]`` is (B, n, h, w).
+
+    The model is left as it was: no hooks, the same train/eval mode, no ``.grad``.
+    """
+    methods = _check_methods(methods)
+    classifier = model if isinstance(model, Classifier) else None
+    network = classifier.model if classifier is not None else model
+    if layer is None:
+        layer = _default_layer(classifier)
+    name, _ = resolve_layer(network, layer)  # a bad name fails here, before the model runs
+    batch = _batch_size(images)
+    index = _resolve_classes(classifier, classes, batch)  # (B, n) or None
+
+    logits, captured = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
+    features = captured[name]  # (B, C, h, w), attached to the graph
+    index = _final_classes(index, logits, top_k)  # (B, n)
+    maps: dict[str, torch.Tensor] = {}
+    gradient_methods = [m for m in methods if m in GRADIENT_METHODS]
+    if gradient_methods:
+        with torch.inference_mode(False), torch.enable_grad():
+            gradients = score_gradients(features, logits.gather(1, index)).detach()  # (B, n, C, h, w)
+        maps.update(_gradient_maps(features.detach(), gradients, gradient_methods, relu, plus_plus_eps))
+    if "scorecam" in methods:
+        weights = score_cam_weights(
+            network, images, features, index, batch_size=score_cam_batch_size, progress=progress
+        )  # (B, n, C)
+        maps["scorecam"] = maps_from_weights(features.detach(), weights, relu=relu)
+    return FamilyResult(
+        maps={m: maps[m].detach() for m in methods},
+        classes=index,
+        logits=logits.detach(),
+        activations=features.detach(),
+        layer=name,
+        input_size=(int(images.shape[-2]), int(images.shape[-1])),
+        class_names=_class_names(classifier, index),
+    )
+
+
+def _gradient_maps(
+    features: torch.Tensor, gradients: torch.Tensor, methods: Sequence[str], relu: bool, eps: float
+) -> dict[str, torch.Tensor]:
+    """Each gradient method from the same A (B, C, h, w) and g (B, n, C, h, w): its one line."""
+    maps = {}
+    for method in methods:
+        if method == "gradcam":
+            maps[method] = maps_from_weights(features, gradients.mean(dim=(-2, -1)), relu=relu)
+        elif method == "gradcam++":
+            maps[method] = maps_from_weights(features, grad_cam_plus_plus_weights(features, gradients, eps=eps), relu=relu)
+        elif method == "xgradcam":
+            maps[method] = maps_from_weights(features, xgrad_cam_weights(features, gradients), relu=relu)
+        elif method == "layercam":
+            maps[method] = layer_cam_maps(features, gradients, relu=relu)
+        elif method == "hirescam":
+            maps[method] = hires_cam_maps(features, gradients, relu=relu)
+    return maps
+
+
+# --------------------------------------------------------------------------- #
+# One name per method
+# --------------------------------------------------------------------------- #
+
+
+def _single(method: str):
+    def run(
+        model: Classifier | nn.Module,
+        images: torch.Tensor,
+        layer: LayerSpec | None = None,
+        classes: ClassSpec = None,
+        **options,
+    ) -> torch.Tensor:
+        return cam_family(model, images, layer, classes, methods=[method], **options).maps[method]
+
+    return run
+
+
+grad_cam_plus_plus = _single("gradcam++")
+grad_cam_plus_plus.__name__ = "grad_cam_plus_plus"
+grad_cam_plus_plus.__doc__ = "Grad-CAM++ maps (B, n, h, w); the arguments of :func:`cam_family`."
+xgrad_cam = _single("xgradcam")
+xgrad_cam.__name__ = "xgrad_cam"
+xgrad_cam.__doc__ = "XGrad-CAM maps (B, n, h, w); the arguments of :func:`cam_family`."
+layer_cam = _single("layercam")
+layer_cam.__name__ = "layer_cam"
+layer_cam.__doc__ = "LayerCAM maps (B, n, h, w) at one layer; for several layers see :func:`fused_layer_cam`."
+hires_cam = _single("hirescam")
+hires_cam.__name__ = "hires_cam"
+hires_cam.__doc__ = "HiResCAM maps (B, n, h, w); the arguments of :func:`cam_family`."
+score_cam = _single("scorecam")
+score_cam.__name__ = "score_cam"
+score_cam.__doc__ = (
+    "Score-CAM maps (B, n, h, w): B * C masked forward passes in batches of "
+    "``score_cam_batch_size``, with a progress bar; the arguments of :func:`cam_family`."
+)
+
+
+def fused_layer_cam(
+    model: Classifier | nn.Module,
+    images: torch.Tensor,
+    layers: Sequence[LayerSpec],
+    classes: ClassSpec = None,
+    *,
+    top_k: int = 1,
+    gamma: float = 2.0,
+    size: int | tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """LayerCAM fused over several layers (Jiang et al. 2021, eq. 9), from ONE forward pass.
+
+    Each layer's LayerCAM map is min-max normalised, scaled with tanh(gamma * map)
+    (so that the weaker maps of shallow layers count), upsampled (bilinear) to
+    ``size`` (default: the largest layer resolution) and the layers are fused by
+    the element-wise maximum, as torchcam's ``LayerCAM.fuse_cams`` does.
+
+    Returns:
+        (B, n, H', W') in [0, tanh(gamma)].
+    """
+    classifier = model if isinstance(model, Classifier) else None
+    network = classifier.model if classifier is not None else model
+    if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
+        raise ValueError("layers must be a list of one or more layer names, e.g. ['layer2', 'layer3', 'layer4']")
+    names = [resolve_layer(network, layer)[0] for layer in layers]
+    batch = _batch_size(images)
+    index = _resolve_classes(classifier, classes, batch)
+    logits, captured = forward_for_gradcam(network, images, names)
+    index = _final_classes(index, logits, top_k)  # (B, n)
+    per_layer = []
+    with torch.inference_mode(False), torch.enable_grad():
+        scores = logits.gather(1, index)  # (B, n)
+        for name in names:
+            gradients = score_gradients(captured[name], scores).detach()  # (B, n, C, h, w)
+            per_layer.append(layer_cam_maps(captured[name].detach(), gradients))  # (B, n, h, w)
+    if size is None:
+        size = (max(m.shape[-2] for m in per_layer), max(m.shape[-1] for m in per_layer))
+    scaled = [upsample_maps(torch.tanh(gamma * normalize_maps(m)), size) for m in per_layer]
+    return torch.stack(scaled).amax(dim=0)  # (B, n, H', W')
+
+
+# --------------------------------------------------------------------------- #
+# Checking the arguments (clear errors before the model runs)
+# --------------------------------------------------------------------------- #
+
+
+def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> list[str]:
+    if isinstance(methods, str):
+        methods = [methods]
+    chosen = []
+    for method in methods:
+        key = _ALIASES.get(str(method).lower(), str(method).lower())
+        if key not in allowed:
+            from .names import did_you_mean
+
+            hint = did_you_mean(str(method), list(allowed))
+            raise ValueError(f"unknown CAM method {method!r}.{hint} Choose from: {', '.join(allowed)}.")
+        if key not in chosen:
+            chosen.append(key)
+    if not chosen:
+        raise ValueError(f"choose at least one method from: {', '.join(allowed)}")
+    return chosen
+
+
+def _batch_size(images: torch.Tensor) -> int:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(
+            f"images must be a preprocessed batch (B, 3, H, W); got {shape}. "
+            "A single image (3, H, W) becomes a batch with .unsqueeze(0)."
+        )
+    return int(images.shape[0])
+
+
+def _default_layer(classifier: Classifier | None) -> str:
+    if classifier is None:
+        raise ValueError(
+            "name the layer, e.g. cam_family(model, images, 'layer4'); "
+            "list the names with [name for name, _ in model.named_modules()]"
+        )
+    if classifier.feature_layer is not None:
+        return classifier.feature_layer
+    if classifier.stages:
+        return list(classifier.stages.values())[-1]
+    raise ValueError(f"{classifier.name} has no known feature layer; name the layer")
+
+
+def _resolve_classes(classifier: Classifier | None, classes: ClassSpec, batch: int) -> torch.Tensor | None:
+    """Names or indices -> (B, n) long tensor (None stays None); names need a Classifier."""
+    if classes is None:
+        return None
+    if classifier is not None:
+        from .explain import resolve_classes  # local import: explain imports the image tools
+
+        return resolve_classes(classifier, classes, batch)
+    if _has_strings(classes):
+        raise ValueError("class names need a Classifier (it knows the names); with a plain nn.Module give class indices")
+    return classes.long() if isinstance(classes, torch.Tensor) else torch.as_tensor(classes, dtype=torch.long)
+
+
+def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    batch, num_classes = logits.shape
+    if index is None:
+        if not 1 <= top_k <= num_classes:
+            raise ValueError(f"top_k must lie in 1..{num_classes}; got {top_k}")
+        index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
+    return as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
+
+
+def _class_names(classifier: Classifier | None, index: torch.Tensor) -> list[list[str]] | None:
+    if classifier is None:
+        return None
+    return [[classifier.class_names[i] for i in row] for row in index.tolist()]
+
+
+def _has_strings(classes) -> bool:
+    if isinstance(classes, str):
+        return True
+    if isinstance(classes, (list, tuple)):
+        return any(_has_strings(c) for c in classes)
+    return False
+
