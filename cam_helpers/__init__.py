@@ -7,8 +7,9 @@
 
 from .cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps
 from .explain import Explanation, class_maps, explain, forward_with_features
+from .family import FamilyResult, cam_family
 from .gradcam import GradCAMResult, forward_for_gradcam, grad_cam, grad_cam_from_activations
-from .hooks import capture, count_hooks
+from .hooks import capture, count_hooks, eval_mode
 from .models import (
     CAMNotApplicableError,
     Classifier,
@@ -23,13 +24,16 @@ __all__ = [
     "CAMNotApplicableError",
     "Classifier",
     "Explanation",
+    "FamilyResult",
     "GradCAMResult",
     "WeightsUnavailableError",
     "all_class_maps",
+    "cam_family",
     "capture",
     "class_activation_maps",
     "class_maps",
     "count_hooks",
+    "eval_mode",
     "explain",
     "find_cam_layers",
     "forward_for_gradcam",
