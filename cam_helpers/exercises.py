@@ -980,18 +980,22 @@ def check_xgrad_cam_weights(answer) -> Verdict:
         [
             Mistake(
                 lambda A, g: g.mean(dim=(-2, -1)),
-                Text("Hint: that is Grad-CAM's weight (the plain mean of g). XGrad-CAM weighs each position by A_k(x, y) / sum_xy A_k."),
+                Text("Hint: that is Grad-CAM's weight (the plain mean of g). XGrad-CAM weighs each position by A_k(x, y) / sum_xy A_k.",
+                     ko="힌트: 그것은 Grad-CAM의 가중치(g의 단순 평균)입니다. XGrad-CAM은 각 위치의 g에 "
+                        "A_k(x, y) / sum_xy A_k를 곱해 더합니다 (A로 가중한 평균)."),
             ),
             Mistake(
                 lambda A, g: (g * a(A)).sum(dim=(-2, -1)),
-                Text("Hint: almost: divide sum_xy g A by sum_xy A_k, the channel's total activation."),
+                Text("Hint: almost: divide sum_xy g A by sum_xy A_k, the channel's total activation.",
+                     ko="힌트: 거의 다 왔습니다. sum_xy g A를 그 채널의 활성값 총합 sum_xy A_k로 나누세요."),
             ),
             Mistake(
                 lambda A, g: (g * a(A)).sum(dim=(-2, -1)) / a(A).sum(dim=(-2, -1)),
-                Text("Hint: a channel whose activations are all zero gives 0 / 0 = NaN. Give it weight 0 (torch.where)."),
+                Text("Hint: a channel whose activations are all zero gives 0 / 0 = NaN. Give it weight 0 (torch.where).",
+                     ko="힌트: 활성값이 모두 0인 채널에서는 0 / 0 = NaN이 됩니다. 그런 채널에는 가중치 0을 주세요 (torch.where)."),
             ),
         ],
-        success=Text("Your weights are XGrad-CAM's."),
+        success=Text("(your weights are XGrad-CAM's)", ko="(XGrad-CAM의 가중치와 같습니다)"),
     )
 
 
@@ -1010,16 +1014,20 @@ def check_layer_cam(answer) -> Verdict:
         [
             Mistake(
                 lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0),
-                Text("Hint: that is HiResCAM (g times A). LayerCAM keeps only the positive gradients: ReLU(g) * A."),
+                Text("Hint: that is HiResCAM (g times A). LayerCAM keeps only the positive gradients: ReLU(g) * A.",
+                     ko="힌트: 그것은 HiResCAM(g 곱하기 A)입니다. LayerCAM은 양의 그래디언트만 남깁니다: ReLU(g) * A."),
             ),
             Mistake(
                 lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0),
-                Text("Hint: sum over the channels k (dim=2 of g * A, shape (B, n, C, h, w)), not over the classes."),
+                Text("Hint: sum over the channels k (dim=2 of g * A, shape (B, n, C, h, w)), not over the classes.",
+                     ko="힌트: 클래스가 아니라 채널 k에 대해 더하세요 (형태 (B, n, C, h, w)인 g * A의 dim=2)."),
             ),
             Mistake(
                 lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0),
-                Text("Hint: LayerCAM does not average the gradient over positions: each position keeps its own weight ReLU(g_k(x, y))."),
+                Text("Hint: LayerCAM does not average the gradient over positions: each position keeps its own weight ReLU(g_k(x, y)).",
+                     ko="힌트: LayerCAM은 그래디언트를 위치에 대해 평균 내지 않습니다. 위치마다 자기 가중치 ReLU(g_k(x, y))를 "
+                        "그대로 씁니다."),
             ),
         ],
-        success=Text("Your maps are LayerCAM's."),
+        success=Text("(your maps are LayerCAM's)", ko="(LayerCAM의 맵과 같습니다)"),
     )

@@ -48,9 +48,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .cam import as_class_index_tensor, normalize_maps, upsample_maps
-from .gradcam import forward_for_gradcam, maps_from_weights, score_gradients
+# The layer and class rules are Grad-CAM's: the family takes the same requests.
+from .gradcam import _check_images, _default_layer, _resolve_classes, forward_for_gradcam, maps_from_weights, score_gradients
 from .hooks import capture, resolve_layer
-from .models import Classifier
+from .classifier import ClassSpec, Classifier
 
 __all__ = [
     "METHODS",
@@ -71,7 +72,6 @@ __all__ = [
 ]
 
 LayerSpec = str | nn.Module
-ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
 
 GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam")
 METHODS = GRADIENT_METHODS + ("scorecam",)
@@ -261,7 +261,8 @@ def cam_family(
     if layer is None:
         layer = _default_layer(classifier)
     name, _ = resolve_layer(network, layer)  # a bad name fails here, before the model runs
-    batch = _batch_size(images)
+    _check_images(images)
+    batch = images.shape[0]
     index = _resolve_classes(classifier, classes, batch)  # (B, n) or None
 
     logits, captured = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
@@ -371,7 +372,8 @@ def fused_layer_cam(
     if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
         raise ValueError("layers must be a list of one or more layer names, e.g. ['layer2', 'layer3', 'layer4']")
     names = [resolve_layer(network, layer)[0] for layer in layers]
-    batch = _batch_size(images)
+    _check_images(images)
+    batch = images.shape[0]
     index = _resolve_classes(classifier, classes, batch)
     logits, captured = forward_for_gradcam(network, images, names)
     index = _final_classes(index, logits, top_k)  # (B, n)
@@ -410,40 +412,7 @@ def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> 
     return chosen
 
 
-def _batch_size(images: torch.Tensor) -> int:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(
-            f"images must be a preprocessed batch (B, 3, H, W); got {shape}. "
-            "A single image (3, H, W) becomes a batch with .unsqueeze(0)."
-        )
-    return int(images.shape[0])
 
-
-def _default_layer(classifier: Classifier | None) -> str:
-    if classifier is None:
-        raise ValueError(
-            "name the layer, e.g. cam_family(model, images, 'layer4'); "
-            "list the names with [name for name, _ in model.named_modules()]"
-        )
-    if classifier.feature_layer is not None:
-        return classifier.feature_layer
-    if classifier.stages:
-        return list(classifier.stages.values())[-1]
-    raise ValueError(f"{classifier.name} has no known feature layer; name the layer")
-
-
-def _resolve_classes(classifier: Classifier | None, classes: ClassSpec, batch: int) -> torch.Tensor | None:
-    """Names or indices -> (B, n) long tensor (None stays None); names need a Classifier."""
-    if classes is None:
-        return None
-    if classifier is not None:
-        from .explain import resolve_classes  # local import: explain imports the image tools
-
-        return resolve_classes(classifier, classes, batch)
-    if _has_strings(classes):
-        raise ValueError("class names need a Classifier (it knows the names); with a plain nn.Module give class indices")
-    return classes.long() if isinstance(classes, torch.Tensor) else torch.as_tensor(classes, dtype=torch.long)
 
 
 def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -459,12 +428,4 @@ def _class_names(classifier: Classifier | None, index: torch.Tensor) -> list[lis
     if classifier is None:
         return None
     return [[classifier.class_names[i] for i in row] for row in index.tolist()]
-
-
-def _has_strings(classes) -> bool:
-    if isinstance(classes, str):
-        return True
-    if isinstance(classes, (list, tuple)):
-        return any(_has_strings(c) for c in classes)
-    return False
 

@@ -314,7 +314,7 @@ def grad_cam(
 def _default_layer(classifier: Classifier | None) -> str:
     if classifier is None:
         raise ValueError(
-            "name the layer for Grad-CAM, e.g. grad_cam(model, images, 'layer4'); "
+            "name the layer, e.g. grad_cam(model, images, 'layer4'); "
             "list the names with [name for name, _ in model.named_modules()]"
         )
     if classifier.feature_layer is not None:

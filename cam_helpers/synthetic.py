@@ -1,6 +1,7 @@
 """A generated dataset of shapes on cluttered backgrounds, with known object boxes.
 
-Real photos do not come with the answer to "where is the object?", so we draw
+Our sample photos do not come with the answer to "where is the object?" (ImageNet
+val, CUB and OpenImages do, but they are far too big for a laptop lesson), so we draw
 our own: one large shape per image (circle, square, triangle or cross), at a
 random position, size and colour, on a textured background with a few small
 distractor blobs. Because we drew it, we know its pixel mask and its tight box,

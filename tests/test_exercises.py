@@ -531,3 +531,42 @@ def test_check_layer_cam_accepts_the_reference_and_names_typical_mistakes():
     assert not verdict and "sum over the channels k" in verdict.message
     verdict = check_layer_cam(lambda A, g: 1 / 0)
     assert not verdict and "ZeroDivisionError" in verdict.message
+
+
+# --- Korean hints for notebook 08 ---
+
+
+def test_check_xgrad_cam_weights_korean_hints():
+    from cam_helpers.exercises import check_xgrad_cam_weights
+    from cam_helpers.family import xgrad_cam_weights
+
+    set_language("ko")
+    right = check_xgrad_cam_weights(xgrad_cam_weights)
+    assert right and "숨겨진 4개 경우 모두 맞았습니다" in right.message and "XGrad-CAM의 가중치와 같습니다" in right.message
+    plain_mean = check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1)))
+    assert not plain_mean and "Grad-CAM의 가중치(g의 단순 평균)" in plain_mean.message
+    not_divided = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)))
+    assert not not_divided and "활성값 총합 sum_xy A_k로 나누세요" in not_divided.message
+    nan = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)))
+    assert not nan and "0 / 0 = NaN" in nan.message and "가중치 0을 주세요" in nan.message
+    assert "아직 답이 없습니다" in check_xgrad_cam_weights(lambda A, g: ...).message
+    set_language("en")
+    assert "that is Grad-CAM's weight" in check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1))).message
+
+
+def test_check_layer_cam_korean_hints():
+    from cam_helpers.exercises import check_layer_cam
+    from cam_helpers.family import layer_cam_maps
+
+    set_language("ko")
+    right = check_layer_cam(layer_cam_maps)
+    assert right and "숨겨진 4개 경우 모두 맞았습니다" in right.message and "LayerCAM의 맵과 같습니다" in right.message
+    hires = check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0))
+    assert not hires and "그것은 HiResCAM" in hires.message and "양의 그래디언트만 남깁니다" in hires.message
+    over_classes = check_layer_cam(lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0))
+    assert not over_classes and "클래스가 아니라 채널 k에 대해 더하세요" in over_classes.message
+    averaged = check_layer_cam(
+        lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0))
+    assert not averaged and "위치에 대해 평균 내지 않습니다" in averaged.message
+    set_language("en")
+    assert "that is HiResCAM" in check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0)).message

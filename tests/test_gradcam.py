@@ -230,7 +230,7 @@ def test_model_is_clean_after_success_and_after_errors(resnet18_random, random_b
             # not a feature map (B, C, h, w)
             (lambda: grad_cam(model, images, "fc"), r"layer 'fc' gives \(2, 1000\)\. Choose a convolutional layer"),
             (lambda: grad_cam(model, images, "layer3", top_k=0), r"top_k must lie in 1\.\.1000.*got 0"),
-            (lambda: grad_cam(model, images), r"name the layer for Grad-CAM, e\.g\. grad_cam\(model, images, 'layer4'\)"),
+            (lambda: grad_cam(model, images), r"name the layer, e\.g\. grad_cam\(model, images, 'layer4'\)"),
         ]
         for call, message in failing_calls:
             with pytest.raises((ValueError, RuntimeError), match=message):

@@ -68,6 +68,7 @@ def test_notebook_runs_all_without_error(path, notebook_times):
         kernel_name="python3",
         timeout=CELL_TIMEOUT_S,
         allow_errors=False,
+        shutdown_kernel="immediate",  # a graceful shutdown waits seconds per notebook for nothing we check
         resources={"metadata": {"path": str(path.parent)}},  # the notebook's folder is the cwd
     )
     start = time.perf_counter()
