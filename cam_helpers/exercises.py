@@ -361,11 +361,12 @@ def check_flat_position(answer: Callable[..., Any] | None) -> Verdict:
     channel by channel, then row by row.
     """
     cases = [
-        Case("ResNet18's [512, 7, 7], channel 3, row 2, column 5", (3, 2, 5, (512, 7, 7))),
-        Case("the very first number", (0, 0, 0, (512, 7, 7))),
-        Case("the very last number of [1280, 7, 7]", (1279, 6, 6, (1280, 7, 7))),
-        Case("a non-square [8, 5, 6] map", (2, 4, 1, (8, 5, 6))),
-        Case("a tall [3, 10, 2] map", (1, 7, 1, (3, 10, 2))),
+        Case(Text("ResNet18's [512, 7, 7], channel 3, row 2, column 5", ko="ResNet18의 [512, 7, 7], 채널 3, 행 2, 열 5"),
+             (3, 2, 5, (512, 7, 7))),
+        Case(Text("the very first number", ko="맨 첫 번째 숫자"), (0, 0, 0, (512, 7, 7))),
+        Case(Text("the very last number of [1280, 7, 7]", ko="[1280, 7, 7]의 맨 마지막 숫자"), (1279, 6, 6, (1280, 7, 7))),
+        Case(Text("a non-square [8, 5, 6] map", ko="정사각형이 아닌 [8, 5, 6] 맵"), (2, 4, 1, (8, 5, 6))),
+        Case(Text("a tall [3, 10, 2] map", ko="세로로 긴 [3, 10, 2] 맵"), (1, 7, 1, (3, 10, 2))),
     ]
     mistakes = [
         Mistake(lambda ch, r, col, shape: ch * 49 + r * 7 + col, Text(
@@ -395,10 +396,14 @@ def check_logits_from_features(answer: Callable[..., Any] | None) -> Verdict:
     GAP, then the FC layer: the model's head written by hand.
     """
     cases = [
-        Case("batch 1, 4 channels, 3x3, 5 classes", (_randn(1, 4, 3, 3, seed=1), _randn(5, 4, seed=2), _randn(5, seed=3))),
-        Case("batch 3, 6 channels, 7x7, 2 classes", (_randn(3, 6, 7, 7, seed=4), _randn(2, 6, seed=5), _randn(2, seed=6))),
-        Case("a non-square 2x5 map", (_randn(2, 3, 2, 5, seed=7), _randn(4, 3, seed=8), _randn(4, seed=9))),
-        Case("one channel, one class", (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
+        Case(Text("batch 1, 4 channels, 3x3, 5 classes", ko="배치 크기 1, 채널 4개, 3x3, 클래스 5개"),
+             (_randn(1, 4, 3, 3, seed=1), _randn(5, 4, seed=2), _randn(5, seed=3))),
+        Case(Text("batch 3, 6 channels, 7x7, 2 classes", ko="배치 크기 3, 채널 6개, 7x7, 클래스 2개"),
+             (_randn(3, 6, 7, 7, seed=4), _randn(2, 6, seed=5), _randn(2, seed=6))),
+        Case(Text("a non-square 2x5 map", ko="정사각형이 아닌 2x5 맵"),
+             (_randn(2, 3, 2, 5, seed=7), _randn(4, 3, seed=8), _randn(4, seed=9))),
+        Case(Text("one channel, one class", ko="채널 하나, 클래스 하나"),
+             (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
     ]
     mistakes = [
         Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text(
@@ -438,10 +443,13 @@ def check_all_class_cams(answer: Callable[..., Any] | None) -> Verdict:
     """
     cases = [
         # First, so that reading the weight as (C, K) runs and earns its hint instead of a shape error.
-        Case("as many classes as channels", (_randn(2, 5, 4, 4, seed=27), _randn(5, 5, seed=28))),
-        Case("batch 1, 4 channels, 3x3, 5 classes", (_randn(1, 4, 3, 3, seed=21), _randn(5, 4, seed=22))),
-        Case("batch 2, 6 channels, 7x7, 3 classes", (_randn(2, 6, 7, 7, seed=23), _randn(3, 6, seed=24))),
-        Case("a non-square 2x5 map", (_randn(3, 3, 2, 5, seed=25), _randn(4, 3, seed=26))),
+        Case(Text("as many classes as channels", ko="클래스 수와 채널 수가 같음"),
+             (_randn(2, 5, 4, 4, seed=27), _randn(5, 5, seed=28))),
+        Case(Text("batch 1, 4 channels, 3x3, 5 classes", ko="배치 크기 1, 채널 4개, 3x3, 클래스 5개"),
+             (_randn(1, 4, 3, 3, seed=21), _randn(5, 4, seed=22))),
+        Case(Text("batch 2, 6 channels, 7x7, 3 classes", ko="배치 크기 2, 채널 6개, 7x7, 클래스 3개"),
+             (_randn(2, 6, 7, 7, seed=23), _randn(3, 6, seed=24))),
+        Case(Text("a non-square 2x5 map", ko="정사각형이 아닌 2x5 맵"), (_randn(3, 3, 2, 5, seed=25), _randn(4, 3, seed=26))),
     ]
     mistakes = [
         Mistake(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
@@ -486,10 +494,13 @@ def check_cam_by_hand(answer: Callable[..., Any] | None) -> Verdict:
     M_c(x, y) = sum_k w_k^c f_k(x, y): the raw map, no bias, no ReLU, no normalisation.
     """
     cases = [
-        Case("4 channels, 3x3, class 1 of 3", (_randn(4, 3, 3, seed=31), _randn(3, 4, seed=32), 1)),
-        Case("8 channels, 7x7, class 0 of 5", (_randn(8, 7, 7, seed=33), _randn(5, 8, seed=34), 0)),
-        Case("the last class, a non-square 2x5 map", (_randn(6, 2, 5, seed=35), _randn(4, 6, seed=36), 3)),
-        Case("one channel", (_randn(1, 4, 4, seed=37), _randn(2, 1, seed=38), 1)),
+        Case(Text("4 channels, 3x3, class 1 of 3", ko="채널 4개, 3x3, 클래스 3개 중 1번"),
+             (_randn(4, 3, 3, seed=31), _randn(3, 4, seed=32), 1)),
+        Case(Text("8 channels, 7x7, class 0 of 5", ko="채널 8개, 7x7, 클래스 5개 중 0번"),
+             (_randn(8, 7, 7, seed=33), _randn(5, 8, seed=34), 0)),
+        Case(Text("the last class, a non-square 2x5 map", ko="마지막 클래스, 정사각형이 아닌 2x5 맵"),
+             (_randn(6, 2, 5, seed=35), _randn(4, 6, seed=36), 3)),
+        Case(Text("one channel", ko="채널 하나"), (_randn(1, 4, 4, seed=37), _randn(2, 1, seed=38), 1)),
     ]
     mistakes = [
         Mistake(lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
@@ -539,11 +550,11 @@ def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
     The lowest cell becomes 0, the highest 1; a constant map becomes all zeros (not NaN).
     """
     cases = [
-        Case("a random 7x7 map", (_randn(7, 7, seed=41) * 5,)),
-        Case("a map with only negative values", (-_randn(5, 5, seed=42).abs() - 1,)),
-        Case("a non-square 3x6 map", (_randn(3, 6, seed=43) + 10,)),
-        Case("a constant map", (torch.full((4, 4), 3.0),)),
-        Case("a 1x1 map", (torch.tensor([[2.5]]),)),
+        Case(Text("a random 7x7 map", ko="무작위 7x7 맵"), (_randn(7, 7, seed=41) * 5,)),
+        Case(Text("a map with only negative values", ko="음수 값만 있는 맵"), (-_randn(5, 5, seed=42).abs() - 1,)),
+        Case(Text("a non-square 3x6 map", ko="정사각형이 아닌 3x6 맵"), (_randn(3, 6, seed=43) + 10,)),
+        Case(Text("a constant map", ko="상수 맵"), (torch.full((4, 4), 3.0),)),
+        Case(Text("a 1x1 map", ko="1x1 맵"), (torch.tensor([[2.5]]),)),
     ]
     mistakes = [
         Mistake(lambda m: m / m.max(), Text(
@@ -570,9 +581,11 @@ def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
 def _gradients_cases() -> list[Case]:
     generator = torch.Generator().manual_seed(4)
     return [
-        Case("one image, 3 channels, 4x5 grid", (torch.randn(1, 3, 4, 5, generator=generator),)),
-        Case("batch of 2, 8 channels, 7x7 grid", (torch.randn(2, 8, 7, 7, generator=generator),)),
-        Case("a 1x1 grid", (torch.randn(3, 6, 1, 1, generator=generator),)),
+        Case(Text("one image, 3 channels, 4x5 grid", ko="이미지 한 장, 채널 3개, 4x5 격자"),
+             (torch.randn(1, 3, 4, 5, generator=generator),)),
+        Case(Text("batch of 2, 8 channels, 7x7 grid", ko="배치 크기 2, 채널 8개, 7x7 격자"),
+             (torch.randn(2, 8, 7, 7, generator=generator),)),
+        Case(Text("a 1x1 grid", ko="1x1 격자"), (torch.randn(3, 6, 1, 1, generator=generator),)),
     ]
 
 
@@ -619,9 +632,11 @@ def check_grad_cam_weights(answer: Callable[[torch.Tensor], torch.Tensor] | None
 def _cam_cases() -> list[Case]:
     generator = torch.Generator().manual_seed(40)
     return [
-        Case("one image, one class, 7x7", (torch.randn(1, 1, 7, 7, generator=generator),)),
-        Case("batch of 2, 5 classes, 7x7", (torch.randn(2, 5, 7, 7, generator=generator),)),
-        Case("a 3x4 grid", (torch.randn(1, 2, 3, 4, generator=generator),)),
+        Case(Text("one image, one class, 7x7", ko="이미지 한 장, 클래스 하나, 7x7"),
+             (torch.randn(1, 1, 7, 7, generator=generator),)),
+        Case(Text("batch of 2, 5 classes, 7x7", ko="배치 크기 2, 클래스 5개, 7x7"),
+             (torch.randn(2, 5, 7, 7, generator=generator),)),
+        Case(Text("a 3x4 grid", ko="3x4 격자"), (torch.randn(1, 2, 3, 4, generator=generator),)),
     ]
 
 
@@ -698,7 +713,7 @@ def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict
 
     Layers ``"layer1"`` .. ``"layer4"``; input sides are multiples of 32.
     """
-    cases = [Case(f"{layer} at {side}x{side}", (layer, side))
+    cases = [Case(Text(f"{layer} at {side}x{side}", ko=f"{side}x{side} 입력의 {layer}"), (layer, side))
              for side in (224, 320, 64) for layer in ("layer1", "layer2", "layer3", "layer4")]
     return compare_on_cases(
         answer,
@@ -760,12 +775,12 @@ def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None
     The answer returns a float (a 0-dim tensor works too).
     """
     cases = [
-        Case("two overlapping boxes", ((0, 0, 10, 10), (5, 5, 15, 15))),
-        Case("a box inside another", ((0, 0, 20, 20), (5, 5, 10, 10))),
-        Case("the same box twice", ((3, 4, 9, 12), (3, 4, 9, 12))),
-        Case("boxes that only touch at an edge", ((0, 0, 10, 10), (10, 0, 20, 10))),
-        Case("boxes far apart, diagonally", ((0, 0, 4, 4), (10, 10, 14, 14))),
-        Case("boxes side by side, apart", ((0, 0, 4, 10), (6, 0, 10, 10))),
+        Case(Text("two overlapping boxes", ko="겹치는 두 상자"), ((0, 0, 10, 10), (5, 5, 15, 15))),
+        Case(Text("a box inside another", ko="다른 상자 안에 든 상자"), ((0, 0, 20, 20), (5, 5, 10, 10))),
+        Case(Text("the same box twice", ko="똑같은 상자 두 개"), ((3, 4, 9, 12), (3, 4, 9, 12))),
+        Case(Text("boxes that only touch at an edge", ko="한 변에서만 맞닿은 두 상자"), ((0, 0, 10, 10), (10, 0, 20, 10))),
+        Case(Text("boxes far apart, diagonally", ko="대각선으로 멀리 떨어진 두 상자"), ((0, 0, 4, 4), (10, 10, 14, 14))),
+        Case(Text("boxes side by side, apart", ko="나란히 있지만 떨어진 두 상자"), ((0, 0, 4, 10), (6, 0, 10, 10))),
     ]
     return compare_on_cases(
         answer,
@@ -818,9 +833,11 @@ def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Ve
         return torch.tensor([[c == "#" for c in row] for row in rows])
 
     cases = [
-        Case("one blob", (mask_from(["......", ".###..", ".###..", "......"]),)),
-        Case("a big and a small region", (mask_from(["##......", "##......", "....####", "....####", "....####"]),)),
-        Case("a region joined only at corners", (mask_from(["#.....##", ".#....##", "..#.....", "...#....", "....#..."]),)),
+        Case(Text("one blob", ko="덩어리 하나"), (mask_from(["......", ".###..", ".###..", "......"]),)),
+        Case(Text("a big and a small region", ko="큰 영역 하나와 작은 영역 하나"),
+             (mask_from(["##......", "##......", "....####", "....####", "....####"]),)),
+        Case(Text("a region joined only at corners", ko="모서리로만 이어진 영역"),
+             (mask_from(["#.....##", ".#....##", "..#.....", "...#....", "....#..."]),)),
     ]
     return compare_on_cases(
         None if _is_placeholder(answer) else _as_box(answer),
@@ -881,11 +898,12 @@ def check_spearman(answer: Callable[[torch.Tensor, torch.Tensor], float] | None)
     generator = torch.Generator().manual_seed(7)
     a = torch.randn(20, generator=generator)
     cases = [
-        Case("a map and a monotone transform of it", (a, a.exp())),
-        Case("a map and an unrelated one", (a, torch.randn(20, generator=generator))),
-        Case("a map and its reverse order", (a, -a ** 3)),
-        Case("a map and a noisy copy", (a, a + 0.5 * torch.randn(20, generator=generator))),
-        Case("maps with tied values", (torch.tensor([0.0, 0.0, 1.0, 2.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 0.0, 3.0, 2.0, 2.0]))),
+        Case(Text("a map and a monotone transform of it", ko="맵과 그 맵의 단조 변환"), (a, a.exp())),
+        Case(Text("a map and an unrelated one", ko="맵과 무관한 다른 맵"), (a, torch.randn(20, generator=generator))),
+        Case(Text("a map and its reverse order", ko="맵과 그 순서를 뒤집은 맵"), (a, -a ** 3)),
+        Case(Text("a map and a noisy copy", ko="맵과 잡음을 더한 사본"), (a, a + 0.5 * torch.randn(20, generator=generator))),
+        Case(Text("maps with tied values", ko="같은 값(동점)이 있는 맵"),
+             (torch.tensor([0.0, 0.0, 1.0, 2.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 0.0, 3.0, 2.0, 2.0]))),
     ]
     return compare_on_cases(
         answer,
@@ -923,7 +941,7 @@ def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], to
     """
     generator = torch.Generator().manual_seed(70)
     cases = [
-        Case(f"{side}x{side} image, fraction {fraction}",
+        Case(Text(f"{side}x{side} image, fraction {fraction}", ko=f"{side}x{side} 이미지, 비율 {fraction}"),
              (torch.rand(3, side, side, generator=generator) + 0.1, torch.rand(side, side, generator=generator), fraction))
         for side, fraction in ((4, 0.25), (8, 0.5), (6, 0.0), (5, 1.0))
     ]
@@ -951,16 +969,17 @@ def _family_cases() -> list[Case]:
     g = torch.Generator().manual_seed(8)
     cases = []
     for label, (b, n, c, h, w) in [
-        ("one image, one class", (1, 1, 4, 3, 3)),
-        ("a batch of 3, two classes each", (3, 2, 5, 4, 4)),
-        ("a wide map (h != w)", (2, 1, 3, 2, 5)),
+        (Text("one image, one class", ko="이미지 한 장, 클래스 하나"), (1, 1, 4, 3, 3)),
+        (Text("a batch of 3, two classes each", ko="배치 크기 3, 이미지마다 클래스 2개"), (3, 2, 5, 4, 4)),
+        (Text("a wide map (h != w)", ko="가로로 긴 맵 (h != w)"), (2, 1, 3, 2, 5)),
     ]:
         activations = torch.rand(b, c, h, w, generator=g) * (torch.rand(b, c, h, w, generator=g) > 0.3)  # ReLU-like
         gradients = torch.randn(b, n, c, h, w, generator=g)
         cases.append(Case(label, (activations, gradients)))
     silent = torch.rand(1, 3, 2, 2, generator=g)
     silent[:, 1] = 0  # a channel that never fires: its weight must be 0, not NaN
-    cases.append(Case("a channel that is zero everywhere", (silent, torch.randn(1, 1, 3, 2, 2, generator=g))))
+    cases.append(Case(Text("a channel that is zero everywhere", ko="모든 위치에서 0인 채널"),
+                      (silent, torch.randn(1, 1, 3, 2, 2, generator=g))))
     return cases
 
 

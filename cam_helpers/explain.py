@@ -11,20 +11,16 @@ The model runs once; the maps for every class come from the captured features.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-
 from torch import nn
 
 from .cam import class_activation_maps, upsample_and_normalize
+from .classifier import ClassSpec, Classifier
 from .hooks import capture
-from .models import Classifier
 
-__all__ = ["Explanation", "explain", "class_maps", "forward_with_features", "prepare_batch", "resolve_classes"]
-
-ClassSpec = int | str | Sequence[int | str] | torch.Tensor | None
+__all__ = ["Explanation", "explain", "class_maps", "forward_with_features", "prepare_batch"]
 
 
 @dataclass
@@ -113,11 +109,6 @@ def forward_with_features(classifier: Classifier, batch: torch.Tensor) -> tuple[
     return logits, features
 
 
-def resolve_classes(classifier: Classifier, classes: ClassSpec, batch: int) -> torch.Tensor | None:
-    """Class indices or names -> a (B, n) long tensor (None stays None): :meth:`Classifier.resolve_classes`."""
-    return classifier.resolve_classes(classes, batch)
-
-
 def explain(
     classifier: Classifier,
     images,
@@ -145,7 +136,7 @@ def explain(
     batch = prepare_batch(classifier, images)  # (B, 3, H, W)
     logits, features = forward_with_features(classifier, batch)  # (B, K), (B, C, h, w)
     probabilities = logits.softmax(dim=-1)  # (B, K)
-    index = resolve_classes(classifier, classes, batch.shape[0])
+    index = classifier.resolve_classes(classes, batch.shape[0])  # (B, n) or None
     if index is None:
         index = probabilities.topk(min(top_k, classifier.num_classes), dim=-1).indices  # (B, n)
     index = index.to(features.device)
@@ -183,7 +174,8 @@ def class_maps(
         model: a :class:`Classifier`, or a plain module (your own trained network):
             its CAM layers are found with :func:`cam_helpers.models.find_cam_layers`.
         images: (B, 3, H, W) preprocessed.
-        classes: as in :func:`explain`; a (B,) tensor gives each image its own class.
+        classes: as in :func:`explain`, but None means all K classes (n = K);
+            a (B,) tensor gives each image its own class.
     Returns:
         (B, n, h, w) maps at feature resolution.
     """
@@ -192,7 +184,8 @@ def class_maps(
     if isinstance(classes, torch.Tensor) and classes.dim() == 1 and classes.numel() == images.shape[0] > 1:
         classes = classes.view(-1, 1)  # one class per image
     logits, features = forward_with_features(model, images.to(model.device))
-    index = resolve_classes(model, classes, images.shape[0]).to(features.device)
+    index = model.resolve_classes(classes, images.shape[0])  # (B, n), or None: every class
+    index = index.to(features.device) if index is not None else None
     fc = model.fc
     bias = fc.bias.detach() if with_bias and fc.bias is not None else None
     return class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)

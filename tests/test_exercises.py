@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 import torch
 
@@ -324,6 +327,57 @@ def test_a_case_label_can_be_korean_too():
     assert "'배치' 경우에 형태는 맞지만" in compare_on_cases(lambda x: 3 * x, _double, cases).message
 
 
+# Every checker's hidden cases are named in Korean too: a Korean learner reads "'배치 크기 2, ...' 경우에 ...",
+# not an English case name inside a Korean sentence.
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+_CHECKERS = sorted(
+    name for name, value in vars(exercises).items()
+    if name.startswith("check_") and inspect.isfunction(value) and value.__module__ == exercises.__name__
+)
+# These ask for a single value (a number or a shape) and go through compare_value: there is no hidden case to name.
+_VALUE_CHECKERS = {"check_grid_cell_pixels", "check_flatten_fc_weight_shape", "check_layer2_side"}
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("boom")
+
+
+def test_the_checkers_are_found_by_name():
+    assert len(_CHECKERS) >= 15 and {"check_iou", "check_layer_cam"} <= set(_CHECKERS)
+    assert _VALUE_CHECKERS <= set(_CHECKERS)
+
+
+@pytest.mark.parametrize("name", _CHECKERS)
+def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypatch):
+    used = []
+    real = exercises.compare_on_cases
+
+    def spy(answer, reference, cases, *args, **kwargs):  # records the cases the checker hands over
+        cases = list(cases)
+        used.extend(cases)
+        return real(answer, reference, cases, *args, **kwargs)
+
+    monkeypatch.setattr(exercises, "compare_on_cases", spy)
+    set_language("ko")
+    try:
+        verdict = getattr(exercises, name)(_boom)
+        if name in _VALUE_CHECKERS:
+            assert not used, f"{name} now has hidden cases: remove it from _VALUE_CHECKERS"
+            pytest.skip(f"{name} checks one value with compare_value; it has no hidden cases to name")
+        assert used, f"{name} uses no hidden cases; if it checks a single value, add it to _VALUE_CHECKERS"
+        # The learner's view: an answer that raises is told which case, by its Korean name.
+        named = re.fullmatch(r"'(.*)' 경우에 답이 오류를 냈습니다: RuntimeError: boom", verdict.message)
+        assert named, verdict.message
+        assert _HANGUL.search(named.group(1)), verdict.message
+        # And every other case it could name.
+        english = [exercises._label(case) for case in used if not _HANGUL.search(exercises._label(case))]
+        assert not english, f"{name}: case labels without a Korean version: {english}"
+    finally:
+        set_language("en")
+    assert not _HANGUL.search(exercises._label(used[0]))  # English stays English
+
+
 
 
 # --- Korean hints for notebook 00 ---
@@ -462,7 +516,7 @@ def test_check_largest_region_box_korean_hint():
         return cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1
 
     verdict = check_largest_region_box(every_pixel)
-    assert not verdict and verdict.message.startswith("'a big and a small region' 경우에 상자가 전경 픽셀을 모두 감쌌습니다")
+    assert not verdict and verdict.message.startswith("'큰 영역 하나와 작은 영역 하나' 경우에 상자가 전경 픽셀을 모두 감쌌습니다")
     assert "가장 큰 연결 영역 하나만 남기세요" in verdict.message
 
 

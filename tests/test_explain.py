@@ -94,6 +94,9 @@ def test_class_maps_for_a_plain_module_and_per_image_classes():
     torch.testing.assert_close(maps.mean(dim=(2, 3)), expected, atol=1e-5, rtol=1e-5)
     shown = upsample_and_normalize(maps, 32)
     assert shown.shape == (3, 1, 32, 32) and float(shown.amax()) == 1.0
+    every_class = class_maps(net, images, None, with_bias=True)  # None: all K classes, (3, 4, 16, 16)
+    assert every_class.shape == (3, 4, 16, 16)
+    torch.testing.assert_close(every_class.mean(dim=(2, 3)), logits, atol=1e-5, rtol=1e-5)
 
 
 def test_class_probabilities_and_the_deprecated_scores_alias(lite0, random_batch):

@@ -4,6 +4,7 @@ The parity rules are in tools/ko_parity.py's docstring.
 """
 
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -42,6 +43,9 @@ def test_no_korean_notebook_without_an_english_twin():
     assert not orphans, f"Korean notebooks without an English twin (renamed in English?): {orphans}"
 
 
+PREDICT_PROMPT = "**먼저 예측하고 실행해 보세요:**"  # the Korean "**Predict, then run:**"
+
+
 @pytest.mark.parametrize("korean", [k for _, k in PAIRS], ids=[k.name for _, k in PAIRS])
 def test_korean_notebook_opens_like_a_lecture(korean):
     """The Korean twin of tests/test_notebooks.py's lecture shape: title, goals, time, exercises, recap."""
@@ -58,6 +62,17 @@ def test_korean_notebook_opens_like_a_lecture(korean):
     assert summary and ko_parity.HANGUL.search(summary[0]), f"{korean.name}: a Korean one-line summary ('> ...')"
     prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert "스스로 확인하기" in prose and "<details>" in prose and "정리" in prose
+    # The prompt before key cells (the English "Predict, then run") has one wording: a line that asks for a
+    # prediction opens with it, bold, with a colon; the other wordings it once had are gone.
+    prompts = [line for line in prose.splitlines() if re.match(r"\W*먼저 예(측|상)", line)]
+    odd = [line for line in prompts if not line.startswith(PREDICT_PROMPT + " ")]
+    assert not odd, f"{korean.name}: write the prediction prompt as '{PREDICT_PROMPT} ...': {odd}"
+    english = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / korean.name).read_text())["cells"])
+    assert len([p for p in prompts if p.startswith(PREDICT_PROMPT)]) == english.count("**Predict, then run:**"), (
+        f"{korean.name}: as many prediction prompts as the English twin"
+    )
+    for variant in ("먼저 예상한 다음 실행하세요", "먼저 예측하고 실행하세요"):
+        assert variant not in prose, f"{korean.name}: '{variant}' -> '{PREDICT_PROMPT}'"
     # The prose is Korean: most markdown cells carry Hangul (formulas-only cells may not).
     markdown = [c for c in cells if c["cell_type"] == "markdown" and "badges" not in c.get("metadata", {}).get("tags", [])]
     korean_cells = sum(bool(ko_parity.HANGUL.search("".join(c["source"]))) for c in markdown)

@@ -56,6 +56,20 @@ def test_notebook_opens_like_a_lecture(path):
     text = "\n".join("".join(c["source"]) for c in cells)
     assert "Check yourself" in text and "<details>" in text, "exercises with hidden solutions"
     assert "Recap" in text
+    if number != "00":  # 00 only introduces the habits below
+        # "Predict, then run" before at least three key cells, always in the one wording.
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        prompts = re.findall(r"(?m)^[ \t>*_]*Predict, then run[^\w\s]*", prose)
+        assert len(prompts) >= 3, f"{path.name}: {len(prompts)} 'Predict, then run' prompts; at least 3"
+        odd = [p for p in prompts if not p.startswith(PREDICT_PROMPT)]
+        assert not odd, f"{path.name}: write the prompt as '{PREDICT_PROMPT} ...': {odd}"
+        # At least two self-checking exercises: calls of the checkers in cam_helpers.exercises.
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        checkers = set(re.findall(r"^(check_\w+)\(", code, re.M))
+        assert len(checkers) >= 2, f"{path.name}: self-checking exercises {sorted(checkers)}; at least two"
+
+
+PREDICT_PROMPT = "**Predict, then run:**"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
