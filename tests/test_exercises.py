@@ -343,13 +343,8 @@ def _boom(*args, **kwargs):
     raise RuntimeError("boom")
 
 
-def test_the_checkers_are_found_by_name():
-    assert len(_CHECKERS) >= 15 and {"check_iou", "check_layer_cam"} <= set(_CHECKERS)
-    assert _VALUE_CHECKERS <= set(_CHECKERS)
-
-
-@pytest.mark.parametrize("name", _CHECKERS)
-def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypatch):
+def _cases_handed_over(name: str, monkeypatch) -> tuple[list, object]:
+    """Run checker ``name`` on an answer that raises; return the cases it gave compare_on_cases, and its verdict."""
     used = []
     real = exercises.compare_on_cases
 
@@ -359,12 +354,22 @@ def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypat
         return real(answer, reference, cases, *args, **kwargs)
 
     monkeypatch.setattr(exercises, "compare_on_cases", spy)
+    return used, getattr(exercises, name)(_boom)
+
+
+def test_the_checkers_are_found_by_name_and_value_checkers_have_no_cases(monkeypatch):
+    assert len(_CHECKERS) >= 15 and {"check_iou", "check_layer_cam"} <= set(_CHECKERS)
+    assert _VALUE_CHECKERS <= set(_CHECKERS)
+    for name in sorted(_VALUE_CHECKERS):
+        used, _ = _cases_handed_over(name, monkeypatch)
+        assert not used, f"{name} now has hidden cases: remove it from _VALUE_CHECKERS"
+
+
+@pytest.mark.parametrize("name", [n for n in _CHECKERS if n not in _VALUE_CHECKERS])
+def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypatch):
     set_language("ko")
     try:
-        verdict = getattr(exercises, name)(_boom)
-        if name in _VALUE_CHECKERS:
-            assert not used, f"{name} now has hidden cases: remove it from _VALUE_CHECKERS"
-            pytest.skip(f"{name} checks one value with compare_value; it has no hidden cases to name")
+        used, verdict = _cases_handed_over(name, monkeypatch)
         assert used, f"{name} uses no hidden cases; if it checks a single value, add it to _VALUE_CHECKERS"
         # The learner's view: an answer that raises is told which case, by its Korean name.
         named = re.fullmatch(r"'(.*)' 경우에 답이 오류를 냈습니다: RuntimeError: boom", verdict.message)
