@@ -103,6 +103,32 @@ def test_score_cam_weights_are_a_softmax_over_channels(gapnet, small_images):
     torch.testing.assert_close(result.maps["scorecam"], maps_from_weights(features, weights), atol=1e-6, rtol=1e-5)
 
 
+def test_score_cam_channels_that_never_fire_share_one_black_pass(small_images):
+    """Silent channels (constant maps) give all-zero masks: one black image scores them all, with the same weights."""
+    net = GAPNet(5, channels=SMALL_CHANNELS, seed=0).eval()
+    last_conv = [m for m in net.features[3].modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():  # silence 40 of the 64 channels of the last stage: after its ReLU they are all zero
+        last_conv.weight[:40] = 0
+        if last_conv.bias is not None:
+            last_conv.bias[:40] = -1
+    images_seen = []
+    handle = net.register_forward_hook(lambda module, inputs, output: images_seen.append(inputs[0].shape[0]))
+    try:
+        result = cam_family(net, small_images, "features.3", classes=[0, 2], methods=["scorecam"], progress=False)
+    finally:
+        handle.remove()
+    features = result.activations  # (3, 64, 4, 4)
+    silent = features.flatten(2).amax(dim=-1) == features.flatten(2).amin(dim=-1)  # (3, 64)
+    assert silent[:, :40].all() and (~silent).sum() >= 40  # (a random net silences a few more on its own)
+    # one forward of the batch, one of the black image, one masked image per firing channel
+    assert sum(images_seen) == 3 + 1 + int((~silent).sum())
+    masks = upsample_maps(normalize_maps(features), 32)  # (3, 64, 32, 32)
+    with torch.no_grad():  # the plain rule: one masked pass for every channel
+        scores = net((small_images[:, None] * masks[:, :, None]).flatten(0, 1)).view(3, 64, -1)[..., [0, 2]]
+    weights = scores.softmax(dim=1).transpose(1, 2)  # (3, 2, 64)
+    torch.testing.assert_close(result.maps["scorecam"], maps_from_weights(features, weights), atol=1e-6, rtol=1e-5)
+
+
 def test_fused_layer_cam_is_the_max_of_tanh_scaled_maps(gapnet, small_images):
     fused = fused_layer_cam(gapnet, small_images, ["features.1", "features.3"], classes=[2])  # (B, 1, 8, 8)
     assert fused.shape == (3, 1, 8, 8)
