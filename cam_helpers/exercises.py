@@ -135,6 +135,10 @@ _MESSAGES = {
         "Not quite: {got!r} is not the right answer.",
         "아직 아닙니다: {got!r}은(는) 맞는 답이 아닙니다.",
     ),
+    "case_value": Text(
+        "On the case '{case}' your answer returned {got!r}, which is not the right value.",
+        "'{case}' 경우에 답이 {got!r}을(를) 돌려주었는데, 맞는 값이 아닙니다.",
+    ),
     "passed_cases": Text(
         "Right on all {n} hidden cases{extra}.",
         "숨겨진 {n}개 경우 모두 맞았습니다{extra}.",
@@ -236,6 +240,7 @@ def compare_on_cases(
             if _matches(got, mistake, case, atol, rtol):
                 return Verdict(False, mistake.hint.format(case=_label(case)))
         key, values = problem
+        key = "case_value" if key == "value" else key  # a wrong number: say on which case
         return Verdict(False, message(key, case=_label(case), **values))
     extra = " " + success.format() if success else ""
     return Verdict(True, message("passed_cases", n=len(cases), extra=extra))

@@ -230,6 +230,11 @@ def test_check_resnet_stage_side():
     assert not no_stem and "stem" in no_stem.message and "divides by 4" in no_stem.message
     layer1_halves = check_resnet_stage_side(lambda layer, side: side // 2 ** (int(layer[-1]) + 2))
     assert not layer1_halves and "layer1 keeps the resolution" in layer1_halves.message
+    # A wrong number no known mistake explains: the message says on which case, and what came back.
+    always_seven = check_resnet_stage_side(lambda layer, side: 7)
+    assert not always_seven and always_seven.message == (
+        "On the case 'layer1 at 224x224' your answer returned 7, which is not the right value."
+    )
 
 
 def _iou(a, b):
