@@ -33,7 +33,6 @@ pytorch-grad-cam's at the same batch size.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import sys
 import warnings
@@ -46,10 +45,8 @@ os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from timing import median_ms  # noqa: E402
+from timing import installed_peers, median_ms, resnet18_for_timing, sample_batch  # noqa: E402
 from cam_helpers.family import GRADIENT_METHODS, cam_family  # noqa: E402
-from cam_helpers.images import SAMPLES, load_sample, preprocess  # noqa: E402
-from cam_helpers.models import WeightsUnavailableError, load_classifier  # noqa: E402
 
 TARGET_VS_GRADCAM = 1.2
 LAYERS = ("layer4", "layer3")
@@ -116,16 +113,6 @@ PEERS = {
 }
 
 
-def load_model(device: torch.device):
-    try:
-        classifier, weights = load_classifier("resnet18"), "torchvision's ImageNet weights"
-    except WeightsUnavailableError:
-        torch.manual_seed(0)
-        classifier, weights = load_classifier("resnet18", pretrained=False), "random weights (ImageNet weights not cached)"
-    classifier.model.to(device)
-    return classifier, weights
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -142,28 +129,17 @@ def main() -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    classifier, weights = load_model(device)
+    classifier, weights = resnet18_for_timing(device)
     model = classifier.model
     print(f"torch {torch.__version__}, device {device}, torch.get_num_threads() = {torch.get_num_threads()}")
     print(f"model: ResNet18 with {weights}; input 224x224, the bundled sample photos")
     print(f"median of {args.repeats} repeats after {args.warmup} warm-up round(s); ratio = time / forward pass of the same batch")
 
-    available = {}
-    for peer, (module_name, distribution, factory) in PEERS.items():
-        if peer not in args.peers:
-            continue
-        try:
-            __import__(module_name)
-            available[peer] = (factory, importlib.metadata.version(distribution))
-        except ImportError as error:
-            print(f"skipped {peer}: not installed ({error}); pip install -e '.[test]' to compare")
-    print("peers: " + (", ".join(f"{p} {v}" for p, (_, v) in available.items()) or "none installed"))
+    available = installed_peers({peer: PEERS[peer] for peer in args.peers}, extra="test")
 
-    names = list(SAMPLES)
     summary = []
     for batch_size in args.batch_sizes:
-        pictures = [load_sample(names[i % len(names)]) for i in range(batch_size)]
-        images = preprocess(pictures, classifier.transform).to(device)  # (B, 3, 224, 224)
+        images = sample_batch(classifier, batch_size, device)  # (B, 3, 224, 224)
         with torch.no_grad():
             logits = model(images)
         tops = {k: logits.topk(k, dim=-1).indices for k in TOP_KS}  # (B, k)

@@ -30,7 +30,6 @@ faster than every peer on the same work.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import sys
 import warnings
@@ -43,12 +42,10 @@ os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from timing import median_ms  # noqa: E402
+from timing import installed_peers, median_ms, resnet18_for_timing, sample_batch  # noqa: E402
 from cam_helpers.cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps  # noqa: E402
 from cam_helpers.explain import forward_with_features  # noqa: E402
 from cam_helpers.gradcam import grad_cam  # noqa: E402
-from cam_helpers.images import SAMPLES, load_sample, preprocess  # noqa: E402
-from cam_helpers.models import WeightsUnavailableError, load_classifier  # noqa: E402
 
 MIN_CORRELATION = 0.99
 TARGET_TOP5_LAYER4 = 2.0
@@ -163,17 +160,6 @@ PEERS = {
 # --------------------------------------------------------------------------- #
 
 
-def load_model(device: torch.device):
-    try:
-        return load_classifier("resnet18", device=device), "torchvision's ImageNet weights"
-    except WeightsUnavailableError:
-        torch.manual_seed(0)
-        return load_classifier("resnet18", pretrained=False, device=device), (
-            "random weights (ImageNet weights not in the cache; the time does not depend on "
-            "the weights, and the agreement check compares the same maths)"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -186,27 +172,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="captum")
     device = torch.device(args.device)
-    classifier, weights = load_model(device)
+    classifier, weights = resnet18_for_timing(device)
     model = classifier.model
     fc_weight = classifier.fc.weight.detach()
     print(f"torch {torch.__version__}, device {device}, torch.get_num_threads() = {torch.get_num_threads()}")
     print(f"model: ResNet18 with {weights}; input 224x224, the bundled sample photos")
     print(f"median of {args.repeats} repeats after {args.warmup} warm-up round(s); ratio = time / forward pass of the same batch")
 
-    available = {}
-    for peer, (module_name, distribution, factory) in PEERS.items():
-        try:
-            __import__(module_name)
-            available[peer] = (factory, importlib.metadata.version(distribution))
-        except ImportError as error:
-            print(f"skipped {peer}: not installed ({error}); pip install -e '.[bench]' to compare")
-    print("peers: " + (", ".join(f"{p} {v}" for p, (_, v) in available.items()) or "none installed"))
+    available = installed_peers(PEERS, extra="bench")
 
-    names = list(SAMPLES)
     summary = []
     for batch_size in args.batch_sizes:
-        pictures = [load_sample(names[i % len(names)]) for i in range(batch_size)]
-        images = preprocess(pictures, classifier.transform).to(device)  # (B, 3, 224, 224)
+        images = sample_batch(classifier, batch_size, device)  # (B, 3, 224, 224)
         with torch.no_grad():
             logits = model(images)
         tops = {k: logits.topk(k, dim=-1).indices for k in TOP_KS}  # (B, k)

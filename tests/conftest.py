@@ -27,6 +27,15 @@ def resnet18_random():
 
 
 @pytest.fixture()
+def torch_cache(tmp_path):
+    """A temporary torch hub folder, so the test writes its own 'downloaded' files."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub" / "checkpoints"
+    torch.hub.set_dir(previous)
+
+
+@pytest.fixture()
 def random_batch():
     def make(batch: int = 2, size: int = 224, seed: int = 0) -> torch.Tensor:
         return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))

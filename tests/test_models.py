@@ -19,15 +19,6 @@ from cam_helpers.models import (
 )
 
 
-@pytest.fixture()
-def torch_cache(tmp_path):
-    """A temporary torch hub folder, so the test writes its own 'downloaded' files."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield tmp_path / "hub" / "checkpoints"
-    torch.hub.set_dir(previous)
-
-
 def test_resnet18_loads_weights_from_the_torch_cache(torch_cache):
     # Write a state dict under the exact file name torchvision's URL uses.
     reference = torchvision.models.resnet18(weights=None)

@@ -22,15 +22,6 @@ RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's file name: <model>-<fir
 
 
 @pytest.fixture()
-def torch_cache(tmp_path):
-    """A temporary torch hub folder, so the test writes its own 'downloaded' files."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield tmp_path / "hub" / "checkpoints"
-    torch.hub.set_dir(previous)
-
-
-@pytest.fixture()
 def served(tmp_path):
     """A folder served over HTTP on 127.0.0.1; yields (folder, base URL)."""
     folder = tmp_path / "served"
