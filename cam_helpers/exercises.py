@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from .family import layer_cam_maps, xgrad_cam_weights  # the references of the 08 checkers
+
 __all__ = [
     "Text",
     "Verdict",
@@ -988,18 +990,12 @@ def _family_cases() -> list[Case]:
     return cases
 
 
-def _xgrad_cam_weights_reference(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    from .family import xgrad_cam_weights
-
-    return xgrad_cam_weights(activations, gradients)
-
-
 def check_xgrad_cam_weights(answer) -> Verdict:
     """XGrad-CAM weights: (A (B, C, h, w), g (B, n, C, h, w)) -> (B, n, C) = sum_xy g A / sum_xy A (0 if sum A = 0)."""
     a = lambda activations: activations[:, None]  # noqa: E731  (B, 1, C, h, w): one A for all n classes
     return compare_on_cases(
         answer,
-        _xgrad_cam_weights_reference,
+        xgrad_cam_weights,
         _family_cases(),
         [
             Mistake(
@@ -1023,17 +1019,11 @@ def check_xgrad_cam_weights(answer) -> Verdict:
     )
 
 
-def _layer_cam_reference(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    from .family import layer_cam_maps
-
-    return layer_cam_maps(activations, gradients)
-
-
 def check_layer_cam(answer) -> Verdict:
     """LayerCAM maps: (A (B, C, h, w), g (B, n, C, h, w)) -> (B, n, h, w) = ReLU(sum_k ReLU(g_k) A_k)."""
     return compare_on_cases(
         answer,
-        _layer_cam_reference,
+        layer_cam_maps,
         _family_cases(),
         [
             Mistake(

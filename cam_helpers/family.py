@@ -50,8 +50,9 @@ from tqdm.auto import tqdm
 from .cam import as_class_index_tensor, normalize_maps, upsample_maps
 # The layer and class rules are Grad-CAM's: the family takes the same requests.
 from .gradcam import _check_images, _default_layer, _resolve_classes, forward_for_gradcam, maps_from_weights, score_gradients
-from .hooks import capture, resolve_layer
 from .classifier import ClassSpec, Classifier
+from .hooks import capture, resolve_layer
+from .names import did_you_mean
 
 __all__ = [
     "METHODS",
@@ -417,8 +418,6 @@ def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> 
     for method in methods:
         key = _ALIASES.get(str(method).lower(), str(method).lower())
         if key not in allowed:
-            from .names import did_you_mean
-
             hint = did_you_mean(str(method), list(allowed))
             raise ValueError(f"unknown CAM method {method!r}.{hint} Choose from: {', '.join(allowed)}.")
         if key not in chosen:
@@ -426,9 +425,6 @@ def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> 
     if not chosen:
         raise ValueError(f"choose at least one method from: {', '.join(allowed)}")
     return chosen
-
-
-
 
 
 def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -444,4 +440,3 @@ def _class_names(classifier: Classifier | None, index: torch.Tensor) -> list[lis
     if classifier is None:
         return None
     return [[classifier.class_names[i] for i in row] for row in index.tolist()]
-
