@@ -25,10 +25,7 @@ FLATTEN_REASON = (
     "channel at one position and there is no per-channel class weight to sum the maps "
     f"with. {_USE_GRAD_CAM}"
 )
-_NO_LINEAR = (
-    "{label} has no nn.Linear layer, so there are no class weights for CAM. "
-    "Use Grad-CAM (cam_helpers.gradcam) on a conv layer instead."
-)
+_NO_LINEAR = "{label} has no nn.Linear layer, so there are no class weights for CAM. " + _USE_GRAD_CAM
 # Modules that may sit between the feature maps and the FC layer without changing the identity.
 _POOL_TYPES = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 
@@ -68,7 +65,7 @@ def cam_layers_and_shape(
     _check_head_is_gap_linear(records, feature_index, fc_index, label)
     activation = _identity_activation(records, feature_index, fc_index, logits, label)
     feature_name, _, features, _ = records[feature_index]
-    layers = {"feature_layer": feature_name, "fc_layer": records[fc_index][0], "feature_activation": activation}
+    layers = dict(feature_layer=feature_name, fc_layer=records[fc_index][0], feature_activation=activation)
     return layers, tuple(features.shape[1:])
 
 
@@ -119,7 +116,7 @@ def _final_linear(records: list[_Record], logits: torch.Tensor, label: str) -> i
         raise CAMNotApplicableError(
             f"In {label} the last Linear layer ({fc_name}) is not the final output; "
             "something transforms its result, so its weights are not the class weights "
-            "CAM needs. Use Grad-CAM (cam_helpers.gradcam) instead."
+            f"CAM needs. {_USE_GRAD_CAM}"
         )
     return fc_index
 
@@ -139,15 +136,16 @@ def _refuse_hidden_linears(records: list[_Record], fc_index: int, label: str) ->
 
 def _feature_maps(records: list[_Record], fc_index: int, label: str) -> int:
     """Index of the outermost module giving the last 4D output with h * w > 1 before the FC layer."""
-    spatial = [i for i, (_, _, o, _) in enumerate(records[:fc_index]) if o.dim() == 4 and o.shape[-1] * o.shape[-2] > 1]
+    before_fc = list(enumerate(records[:fc_index]))
+    spatial = [i for i, (_, _, o, _) in before_fc if o.dim() == 4 and o.shape[-1] * o.shape[-2] > 1]
     if not spatial:
         raise CAMNotApplicableError(
             f"{label} has no spatial feature maps before its final layer {records[fc_index][0]}; "
-            "CAM needs conv features (B, C, h, w). Use Grad-CAM on a conv layer instead."
+            f"CAM needs conv features (B, C, h, w). {_USE_GRAD_CAM}"
         )
     produced = records[spatial[-1]][3]
     # Among the modules returning this very tensor, the outermost one fires last.
-    return max(i for i, (_, _, _, o) in enumerate(records[:fc_index]) if o is produced)
+    return max(i for i, (_, _, _, o) in before_fc if o is produced)
 
 
 def _check_head_is_gap_linear(records: list[_Record], feature_index: int, fc_index: int, label: str) -> None:
@@ -161,7 +159,7 @@ def _check_head_is_gap_linear(records: list[_Record], feature_index: int, fc_ind
         raise CAMNotApplicableError(
             f"In {label} the final layer {fc_name} expects {fc.in_features} inputs but the "
             f"last feature maps ({feature_name}) have {c} channels, so the head is not "
-            "global average pooling -> Linear. Use Grad-CAM (cam_helpers.gradcam) instead."
+            f"global average pooling -> Linear. {_USE_GRAD_CAM}"
         )
 
 
@@ -178,7 +176,8 @@ def _identity_activation(
         # Relative to the logits' scale: random-weight models have tiny logits.
         if (predicted - logits).abs().max() <= 1e-4 * logits.abs().max() + 1e-7:
             return activation
-    between = [type(m).__name__ for _, m, _, _ in records[feature_index + 1 : fc_index] if not isinstance(m, _POOL_TYPES)]
+    head = records[feature_index + 1 : fc_index]
+    between = [type(m).__name__ for _, m, _, _ in head if not isinstance(m, _POOL_TYPES)]
     detail = f" ({', '.join(dict.fromkeys(between))} between pooling and the FC layer)" if between else ""
     raise CAMNotApplicableError(
         f"CAM does not apply exactly to {label}: the logits are not the FC layer applied to "

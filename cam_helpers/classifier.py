@@ -9,6 +9,7 @@ known model; ``Classifier.from_model(model, ...)`` wraps your own.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ def imagenet_transform(
     interpolation: T.InterpolationMode = T.InterpolationMode.BILINEAR,
     resize: int | None = None,
 ) -> T.Compose:
-    """Resize the short side to ``resize`` (default size/0.875), centre-crop size x size, to tensor, normalise."""
+    """Resize the short side to ``resize`` (default size / 0.875), centre-crop to size x size, normalise."""
     return T.Compose(
         [
             T.Resize(resize or int(round(size / 0.875)), interpolation=interpolation),
@@ -50,53 +51,32 @@ def imagenet_transform(
 
 @dataclass
 class Classifier:
-    """A model ready for CAM, and everything a notebook needs to explain it.
+    """A model ready for CAM, and everything a notebook needs to explain it (K classes, C channels)."""
 
-    Attributes:
-        name: e.g. "resnet18".
-        model: the network, in eval mode.
-        transform: PIL image -> tensor (3, H, W), the preprocessing the weights expect.
-        class_names: K names, index = class.
-        feature_layer: dotted name of the layer whose output (B, C, h, w) feeds
-            global average pooling ("layer4" for ResNet18). None when CAM does not apply.
-        fc_layer: dotted name of the final Linear layer, weight (K, C).
-        feature_activation: applied to the captured features before pooling when
-            the model does it functionally (DenseNet's F.relu), else None.
-        stages: label -> layer name, the network's stages for Grad-CAM / the explorer.
-        input_size: the side of the square input the model was trained on.
-        description: one line saying which model and weights these are.
-        note: why this model is used when another was asked for ("" otherwise).
-        pretrained: whether trained weights are loaded.
-        cam_unavailable_reason: why CAM does not apply ("" when it does).
-        mean, std: the input normalisation, undone by :meth:`to_display`.
-    """
-
-    name: str
-    model: nn.Module
-    transform: Callable
-    class_names: list[str]
+    name: str  # e.g. "resnet18"
+    model: nn.Module  # the network, in eval mode
+    transform: Callable  # PIL image -> tensor (3, H, W), the preprocessing the weights expect
+    class_names: list[str]  # K names, index = class
+    # The dotted name of the layer whose output (B, C, h, w) feeds global average pooling ("layer4");
+    # None when CAM does not apply, and cam_unavailable_reason says why.
     feature_layer: str | None
-    fc_layer: str
+    fc_layer: str  # the dotted name of the final Linear layer, weight (K, C)
+    # Applied to the captured features before pooling when the model does it functionally
+    # (DenseNet's F.relu), else None.
     feature_activation: Callable[[torch.Tensor], torch.Tensor] | None = None
-    stages: dict[str, str] = field(default_factory=dict)
-    input_size: int = 224
-    description: str = ""
-    note: str = ""
+    stages: dict[str, str] = field(default_factory=dict)  # label -> layer name, for Grad-CAM and the explorer
+    input_size: int = 224  # the side of the square input the model was trained on
+    description: str = ""  # one line: which model and weights these are
+    note: str = ""  # why this model is used when another was asked for
     pretrained: bool = True
     cam_unavailable_reason: str = ""
-    mean: tuple[float, float, float] = IMAGENET_MEAN
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # the input normalisation, undone by to_display
     std: tuple[float, float, float] = IMAGENET_STD
 
     @property
     def fc(self) -> nn.Linear:
         """The final Linear layer; ``fc.weight`` is (K, C)."""
         return resolve_layer(self.model, self.fc_layer)[1]
-
-    @property
-    def feature_module(self) -> nn.Module:
-        """The module whose output feeds global average pooling."""
-        self.require_cam()
-        return resolve_layer(self.model, self.feature_layer)[1]
 
     @property
     def device(self) -> torch.device:
@@ -112,12 +92,11 @@ class Classifier:
         return self
 
     def class_index(self, name_or_index: str | int) -> int:
-        """The index of a class given by index or by name (case-insensitive).
-
-        An unknown name raises a ``ValueError`` suggesting the closest valid names.
-        """
-        if isinstance(name_or_index, int) or (isinstance(name_or_index, torch.Tensor) and name_or_index.dim() == 0):
-            index = int(name_or_index)
+        """The index of a class given by index or name (case-insensitive); unknown names get suggestions."""
+        if isinstance(name_or_index, numbers.Integral) or (
+            isinstance(name_or_index, torch.Tensor) and name_or_index.dim() == 0
+        ):
+            index = int(name_or_index)  # an int, a NumPy integer or a 0-dim tensor
             if not 0 <= index < self.num_classes:
                 raise ValueError(
                     f"class index {index} is out of range: this model has {self.num_classes} "
@@ -134,20 +113,16 @@ class Classifier:
         )
 
     def resolve_classes(self, classes: ClassSpec, batch: int) -> torch.Tensor | None:
-        """Class indices or names -> a (B, n) long tensor, range-checked (None stays None).
+        """Class indices or names (a :data:`ClassSpec`) -> a (B, n) long tensor, range-checked, or None.
 
-        ``classes``: a class index or name, a list of them (the same for every
-        image), one list per image, or a tensor; the shape rules are those of
-        :func:`cam_helpers.cam.as_class_index_tensor`.
+        The shape rules are those of :func:`cam_helpers.cam.as_class_index_tensor`.
         """
         if classes is None:
             return None
         if isinstance(classes, torch.Tensor):
             index = classes.long()
-        elif isinstance(classes, (int, str)):
-            index = torch.tensor([self.class_index(classes)])
         else:
-            items = list(classes)
+            items = [classes] if isinstance(classes, (int, str)) else list(classes)
             if items and all(isinstance(c, (list, tuple)) for c in items):
                 index = torch.tensor([[self.class_index(c) for c in row] for row in items])  # (B, n)
             else:
@@ -196,14 +171,14 @@ class Classifier:
         (only Grad-CAM will work on it) instead of raising.
         """
         model.eval()
+        name = name or type(model).__name__
         try:
-            layers = find_cam_layers(model, input_size=input_size)
-            reason = ""
+            layers = find_cam_layers(model, input_size=input_size, model_name=name)
         except CAMNotApplicableError as error:
             if require_cam:
                 raise
-            layers = {"feature_layer": None, "fc_layer": last_linear_name(model), "feature_activation": None}
             reason = str(error)
+            layers = dict(feature_layer=None, fc_layer=last_linear_name(model), cam_unavailable_reason=reason)
         num_classes = resolve_layer(model, layers["fc_layer"])[1].out_features
         if class_names is None:
             class_names = [f"class {i}" for i in range(num_classes)]
@@ -213,7 +188,7 @@ class Classifier:
                 f"{num_classes} outputs; give one name per output"
             )
         return cls(
-            name=name or type(model).__name__,
+            name=name,
             model=model,
             transform=transform or imagenet_transform(input_size, mean, std),
             mean=tuple(mean),
@@ -221,7 +196,6 @@ class Classifier:
             class_names=list(class_names),
             stages=stages or {},
             input_size=input_size,
-            description=f"{name or type(model).__name__} (your own model)",
-            cam_unavailable_reason=reason,
+            description=f"{name} (your own model)",
             **layers,
         )

@@ -144,7 +144,7 @@ def explain(
     bias = fc.bias.detach() if with_bias and fc.bias is not None else None
     raw_maps = class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)
     maps = upsample_and_normalize(raw_maps, tuple(batch.shape[-2:]), mode=upsample)  # (B, n, H, W)
-    result = Explanation(
+    return Explanation(
         inputs=batch,
         display_images=classifier.to_display(batch),
         logits=logits,
@@ -157,7 +157,6 @@ def explain(
         maps=maps,
         all_class_names=classifier.class_names,
     )
-    return result
 
 
 def class_maps(

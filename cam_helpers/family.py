@@ -47,11 +47,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cam import as_class_index_tensor, normalize_maps, upsample_maps
+from .cam import normalize_maps, upsample_maps
 # The layer and class rules are Grad-CAM's: the family takes the same requests.
-from .gradcam import _check_images, _default_layer, _resolve_classes, forward_for_gradcam, maps_from_weights, score_gradients
+from .gradcam import _class_names, _final_classes, _request, forward_for_gradcam, maps_from_weights, score_gradients
 from .classifier import ClassSpec, Classifier
-from .hooks import capture, resolve_layer
+from .hooks import capture
 from .names import did_you_mean
 
 __all__ = [
@@ -273,14 +273,7 @@ def cam_family(
     The model is left as it was: no hooks, the same train/eval mode, no ``.grad``.
     """
     methods = _check_methods(methods)
-    classifier = model if isinstance(model, Classifier) else None
-    network = classifier.model if classifier is not None else model
-    if layer is None:
-        layer = _default_layer(classifier)
-    name, _ = resolve_layer(network, layer)  # a bad name fails here, before the model runs
-    _check_images(images)
-    batch = images.shape[0]
-    index = _resolve_classes(classifier, classes, batch)  # (B, n) or None
+    classifier, network, [name], index = _request(model, images, [layer], classes)  # index: (B, n) or None
 
     logits, captured = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
     features = captured[name]  # (B, C, h, w), attached to the graph
@@ -384,14 +377,9 @@ def fused_layer_cam(
     Returns:
         (B, n, H', W') in [0, tanh(gamma)].
     """
-    classifier = model if isinstance(model, Classifier) else None
-    network = classifier.model if classifier is not None else model
     if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
         raise ValueError("layers must be a list of one or more layer names, e.g. ['layer2', 'layer3', 'layer4']")
-    names = [resolve_layer(network, layer)[0] for layer in layers]
-    _check_images(images)
-    batch = images.shape[0]
-    index = _resolve_classes(classifier, classes, batch)
+    classifier, network, names, index = _request(model, images, layers, classes)  # index: (B, n) or None
     logits, captured = forward_for_gradcam(network, images, names)
     index = _final_classes(index, logits, top_k)  # (B, n)
     per_layer = []
@@ -425,18 +413,3 @@ def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> 
     if not chosen:
         raise ValueError(f"choose at least one method from: {', '.join(allowed)}")
     return chosen
-
-
-def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int) -> torch.Tensor:
-    batch, num_classes = logits.shape
-    if index is None:
-        if not 1 <= top_k <= num_classes:
-            raise ValueError(f"top_k must lie in 1..{num_classes}; got {top_k}")
-        index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
-    return as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
-
-
-def _class_names(classifier: Classifier | None, index: torch.Tensor) -> list[list[str]] | None:
-    if classifier is None:
-        return None
-    return [[classifier.class_names[i] for i in row] for row in index.tolist()]

@@ -268,14 +268,7 @@ def grad_cam(
     One forward pass and one batched backward pass, whatever n is. The model is
     left as it was: no hooks, same train/eval mode, no ``.grad`` on any parameter.
     """
-    classifier = model if isinstance(model, Classifier) else None
-    network = classifier.model if classifier is not None else model
-    _check_images(images)
-    batch = images.shape[0]
-    if layer is None:
-        layer = _default_layer(classifier)
-    name, _ = resolve_layer(network, layer)
-    index = _resolve_classes(classifier, classes, batch)  # (B, n) or None; names checked before the model runs
+    classifier, network, [name], index = _request(model, images, [layer], classes)  # index: (B, n) or None
 
     logits, activations = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
     features = activations[name]  # (B, C, h, w)
@@ -285,20 +278,12 @@ def grad_cam(
             f"Grad-CAM needs feature maps (B, C, h, w), but layer {name!r} gives {tuple(features.shape)}. "
             f"Choose a convolutional layer or block ({choices})."
         )
-    num_classes = logits.shape[1]
+    index = _final_classes(index, logits, top_k)  # (B, n)
     # Ordinary tensors with gradient recording, also inside the caller's no_grad() or inference_mode().
     with torch.inference_mode(False), torch.enable_grad():
-        if index is None:
-            if not 1 <= top_k <= num_classes:
-                raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
-            index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
-        index = as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n), range checked
         scores = logits.gather(1, index)  # (B, n): y^c for each image and class
         weights = grad_cam_weights(features, scores)  # (B, n, C)
         maps = maps_from_weights(features, weights, relu=relu)  # (B, n, h, w)
-    names = None
-    if classifier is not None:
-        names = [[classifier.class_names[i] for i in row] for row in index.tolist()]
     return GradCAMResult(
         maps=maps.detach(),
         classes=index,
@@ -307,8 +292,46 @@ def grad_cam(
         weights=weights.detach(),
         layer=name,
         input_size=(int(images.shape[-2]), int(images.shape[-1])),
-        class_names=names,
+        class_names=_class_names(classifier, index),
     )
+
+
+# --------------------------------------------------------------------------- #
+# The checks of a request, shared with cam_helpers.family (clear errors before the model runs)
+# --------------------------------------------------------------------------- #
+
+
+def _request(
+    model: Classifier | nn.Module, images: torch.Tensor, layers: Sequence[LayerSpec | None], classes: ClassSpec
+) -> tuple[Classifier | None, nn.Module, list[str], torch.Tensor | None]:
+    """Check a request before the model runs: a bad batch, layer or class name fails here.
+
+    Returns the Classifier (None for a plain module), the network, the layers'
+    dotted names (None: the default layer) and the class indices (B, n), or None for the top-k.
+    """
+    classifier = model if isinstance(model, Classifier) else None
+    network = classifier.model if classifier is not None else model
+    _check_images(images)
+    names = [resolve_layer(network, _default_layer(classifier) if layer is None else layer)[0] for layer in layers]
+    return classifier, network, names, _resolve_classes(classifier, classes, images.shape[0])
+
+
+def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The requested classes, or the ``top_k`` predicted ones: (B, n), range-checked."""
+    batch, num_classes = logits.shape
+    if index is None:
+        if not 1 <= top_k <= num_classes:
+            raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
+        index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
+    with torch.inference_mode(False):  # a clone outside inference mode, which autograd may save (gather's index)
+        return as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n)
+
+
+def _class_names(classifier: Classifier | None, index: torch.Tensor) -> list[list[str]] | None:
+    """B lists of n class names (None without a Classifier, which knows the names)."""
+    if classifier is None:
+        return None
+    return [[classifier.class_names[i] for i in row] for row in index.tolist()]
 
 
 def _default_layer(classifier: Classifier | None) -> str:

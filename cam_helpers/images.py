@@ -1,19 +1,13 @@
 """Loading any image a learner may bring, and the bundled sample photos.
 
-Everything here returns images in one predictable form:
-
-* :func:`load_image` -> a ``PIL.Image.Image`` in mode ``"RGB"`` (any size),
-  whatever came in: a path, a PIL image, a NumPy array or a torch tensor;
-  grayscale, transparent, palette, 16-bit, CMYK or EXIF-rotated. The recipe is
-  Pillow's: ``Image.open`` -> ``ImageOps.exif_transpose`` -> ``convert`` (with
-  ``Image.alpha_composite`` on white for transparency); arrays and tensors go
-  through torchvision's ``to_pil_image`` after their values are checked.
-* :func:`preprocess` -> a float tensor of shape ``(B, 3, H, W)``, ready for a model.
-  Big photos are decoded small (JPEG draft mode) so a 48-megapixel phone
-  photo costs a fraction of a second, not seconds and hundreds of MB.
-* :func:`to_display_array` -> a NumPy array of shape ``(H, W, 3)``, float in
-  ``[0, 1]``, ready for ``plt.imshow`` (and, with ``size=224``, for overlaying
-  a ``(224, 224)`` class activation map). :mod:`cam_helpers.viz` uses it too.
+* :func:`load_image` -> an RGB ``PIL.Image.Image`` from a path, a file object, a PIL image,
+  a NumPy array or a torch tensor. Files follow Pillow's recipe: ``Image.open`` ->
+  ``ImageOps.exif_transpose`` -> ``convert`` (transparency composited on white).
+* :func:`preprocess` -> a model-ready float batch of shape ``(B, 3, H, W)``. Big JPEGs are
+  decoded small (draft mode), so a 48-megapixel phone photo costs a fraction of a second,
+  not seconds and hundreds of MB.
+* :func:`to_display_array` -> ``(H, W, 3)`` float in ``[0, 1]`` for ``plt.imshow`` or for
+  overlaying a class activation map. :mod:`cam_helpers.viz` uses it too.
 
 The sample photos ship inside the package (``cam_helpers/samples/``, licences
 in its ``CREDITS.md``; the repository's ``images/`` folder links to them), so
@@ -33,18 +27,12 @@ from typing import Any, Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms.functional import resize, to_pil_image
+from torchvision.transforms.functional import resize
 
 from .names import did_you_mean
 
 __all__ = [
-    "SAMPLES",
-    "ImageLoadError",
-    "ImageSource",
-    "sample_path",
-    "load_sample",
-    "load_image",
-    "preprocess",
+    "SAMPLES", "ImageLoadError", "ImageSource", "sample_path", "load_sample", "load_image", "preprocess",
     "to_display_array",
 ]
 
@@ -60,12 +48,8 @@ SAMPLES: dict[str, str] = {
 
 # Other names people reach for; they resolve to the SAMPLES key on the right.
 _ALIASES: dict[str, str] = {
-    "chelsea": "cat",
-    "espresso": "coffee",
-    "coffee_cup": "coffee",
-    "hopper": "grace_hopper",
-    "cat_coffee": "cat_and_coffee",
-    "composite": "cat_and_coffee",
+    "chelsea": "cat", "espresso": "coffee", "coffee_cup": "coffee", "hopper": "grace_hopper",
+    "cat_coffee": "cat_and_coffee", "composite": "cat_and_coffee",
 }
 
 #: What :func:`load_image` accepts.
@@ -84,6 +68,9 @@ _WHAT_WORKS = (
     "or float in [0, 1]"
 )
 
+# Array dtypes whose whole range is black..white; other integer types must hold 0..255.
+_DTYPE_MAX = {np.bool_: 1.0, np.uint8: 255.0, np.uint16: 65535.0}
+
 
 class ImageLoadError(ValueError):
     """An image could not be loaded: not an image, truncated, or too large.
@@ -99,22 +86,6 @@ class ImageLoadError(ValueError):
 # --------------------------------------------------------------------------- samples
 
 
-def _resolve_sample_name(name: str) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"sample name must be a string such as 'cat', got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    if key in SAMPLES:
-        return key
-    if key in _ALIASES:
-        return _ALIASES[key]
-    if Path(key).stem in SAMPLES:  # the file name: "cat.png"
-        return Path(key).stem
-    raise ValueError(
-        f"Unknown sample image {name!r}.{did_you_mean(key, SAMPLES, n=3)} Valid names: {', '.join(SAMPLES)}. "
-        "For your own photo use load_image('path/to/photo.jpg')."
-    )
-
-
 def sample_path(name: str) -> Path:
     """Return the path of a bundled sample photo (inside the installed package).
 
@@ -125,7 +96,15 @@ def sample_path(name: str) -> Path:
     Raises:
         ValueError: unknown name; the message lists valid names and close matches.
     """
-    key = _resolve_sample_name(name)
+    if not isinstance(name, str):
+        raise TypeError(f"sample name must be a string such as 'cat', got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = _ALIASES.get(key, Path(key).stem)  # "chelsea" -> "cat"; the file name "cat.png" -> "cat"
+    if key not in SAMPLES:
+        raise ValueError(
+            f"Unknown sample image {name!r}.{did_you_mean(key, SAMPLES, n=3)} Valid names: {', '.join(SAMPLES)}. "
+            "For your own photo use load_image('path/to/photo.jpg')."
+        )
     return Path(str(resources.files("cam_helpers") / "samples" / SAMPLES[key]))
 
 
@@ -142,48 +121,34 @@ def _describe(arr: Any) -> str:
     return f"{kind} of shape {tuple(arr.shape)} and dtype {arr.dtype}"
 
 
-def _tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    t = tensor.detach()
-    if t.is_complex():
-        raise ValueError(f"Cannot use this complex {_describe(tensor)} as an image.")
-    if t.dtype in (torch.float16, torch.bfloat16):
-        t = t.float()
-    return t.cpu().numpy()
-
-
 def _to_hwc(arr: np.ndarray, original: Any) -> np.ndarray:
     """Bring an array or tensor to shape (H, W, C) with C in {1, 3, 4}."""
-    is_tensor = isinstance(original, torch.Tensor)
-    shape = tuple(arr.shape)
-    if arr.ndim == 4 and shape[0] == 1:  # a batch of one: (1, C, H, W) or (1, H, W, C)
-        arr = arr[0]
-    elif arr.ndim == 4:
+    if arr.ndim == 4 and arr.shape[0] != 1:
         raise ValueError(
-            f"Got a batch of {shape[0]} images ({_describe(original)}); pass one image "
+            f"Got a batch of {arr.shape[0]} images ({_describe(original)}); pass one image "
             "at a time, e.g. images[0]."
         )
+    if arr.ndim == 4:
+        arr = arr[0]  # a batch of one: (1, C, H, W) or (1, H, W, C)
     if arr.ndim == 2:
-        arr = arr[:, :, None]
-    elif arr.ndim == 3:
-        first, last = arr.shape[0], arr.shape[-1]
-        # Tensors follow torch's (C, H, W) convention whenever the first dim can be
-        # a channel count; (H, W, C) is the fallback. Arrays are (H, W, C).
-        if is_tensor and first in (1, 3, 4):
-            arr = np.moveaxis(arr, 0, -1)
-        elif last in (1, 3, 4):
-            pass
-        elif first in (1, 3, 4):
-            raise ValueError(
-                f"The {_describe(original)} looks channels-first (C, H, W). NumPy images "
-                "are (H, W, C): use arr.transpose(1, 2, 0)."
-            )
-        else:
-            raise ValueError(
-                f"Cannot use this {_describe(original)} as an image: expected 1, 3 or 4 "
-                f"channels. {_WHAT_WORKS}."
-            )
-    else:
+        arr = arr[:, :, None]  # (H, W) -> (H, W, 1)
+    if arr.ndim != 3:
         raise ValueError(f"Cannot use this {_describe(original)} as an image. {_WHAT_WORKS}.")
+    first, last = arr.shape[0], arr.shape[-1]
+    # Tensors follow torch's (C, H, W) convention whenever the first dim can be
+    # a channel count; (H, W, C) is the fallback. Arrays are (H, W, C).
+    if isinstance(original, torch.Tensor) and first in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # (C, H, W) -> (H, W, C)
+    elif last not in (1, 3, 4) and first in (1, 3, 4):
+        raise ValueError(
+            f"The {_describe(original)} looks channels-first (C, H, W). NumPy images "
+            "are (H, W, C): use arr.transpose(1, 2, 0)."
+        )
+    elif last not in (1, 3, 4):
+        raise ValueError(
+            f"Cannot use this {_describe(original)} as an image: expected 1, 3 or 4 "
+            f"channels. {_WHAT_WORKS}."
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"The {_describe(original)} is empty (height or width 0).")
     return arr
@@ -191,62 +156,55 @@ def _to_hwc(arr: np.ndarray, original: Any) -> np.ndarray:
 
 def _to_unit_float(arr: np.ndarray, original: Any) -> np.ndarray:
     """Scale pixel values to float64 in [0, 1] according to the dtype."""
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float64)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float64) / 65535.0
+    if arr.dtype.type in _DTYPE_MAX:
+        return arr / _DTYPE_MAX[arr.dtype.type]
     if np.issubdtype(arr.dtype, np.integer):
         lo, hi = int(arr.min()), int(arr.max())
-        if lo >= 0 and hi <= 255:
-            return arr.astype(np.float64) / 255.0
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"The {_describe(original)} has integer values from {lo} to {hi}; integer "
+                "images must be in 0..255 (or use dtype uint16 for 16-bit images)."
+            )
+        return arr / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"Cannot use this {_describe(original)} as an image. {_WHAT_WORKS}.")
+    data = arr.astype(np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
         raise ValueError(
-            f"The {_describe(original)} has integer values from {lo} to {hi}; integer "
-            "images must be in 0..255 (or use dtype uint16 for 16-bit images)."
+            f"The {_describe(original)} contains {bad} NaN or infinite value(s); "
+            "an image needs finite values in [0, 1]."
         )
-    if np.issubdtype(arr.dtype, np.floating):
-        data = arr.astype(np.float64)
-        if not np.all(np.isfinite(data)):
-            bad = int(np.count_nonzero(~np.isfinite(data)))
-            raise ValueError(
-                f"The {_describe(original)} contains {bad} NaN or infinite value(s); "
-                "an image needs finite values in [0, 1]."
+    lo, hi = float(data.min()), float(data.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:  # a rounding error's worth of slack, clipped below
+        if lo < 0:
+            hint = (
+                "Negative values usually mean a normalised model input: undo the "
+                "normalisation (x * std + mean) first."
             )
-        lo, hi = float(data.min()), float(data.max())
-        tol = 1e-6
-        if lo < -tol or hi > 1 + tol:
-            if lo < 0:
-                hint = (
-                    "Negative values usually mean a normalised model input: undo the "
-                    "normalisation (x * std + mean) first."
-                )
-            else:
-                hint = "For values in 0..255, divide by 255 or convert to uint8."
-            raise ValueError(
-                f"The float {_describe(original)} has values from {lo:.4g} to {hi:.4g}; "
-                f"float images must be in [0, 1]. {hint}"
-            )
-        return np.clip(data, 0.0, 1.0)
-    raise ValueError(f"Cannot use this {_describe(original)} as an image. {_WHAT_WORKS}.")
+        else:
+            hint = "For values in 0..255, divide by 255 or convert to uint8."
+        raise ValueError(
+            f"The float {_describe(original)} has values from {lo:.4g} to {hi:.4g}; "
+            f"float images must be in [0, 1]. {hint}"
+        )
+    return np.clip(data, 0.0, 1.0)
 
 
-def _composite_on_white(hwc: np.ndarray) -> np.ndarray:
-    """(H, W, C) float in [0, 1], C in {1, 3, 4} -> (H, W, 3); alpha over white."""
-    if hwc.shape[-1] == 1:
-        return np.repeat(hwc, 3, axis=-1)
-    if hwc.shape[-1] == 3:
-        return hwc
-    rgb, alpha = hwc[..., :3], hwc[..., 3:4]
-    return rgb * alpha + (1.0 - alpha)
-
-
-def _checked_unit_hwc(data: np.ndarray | torch.Tensor, max_pixels: int | None) -> np.ndarray:
-    """NumPy array or tensor -> (H, W, C) float64 in [0, 1], C in {1, 3, 4}, with every check."""
-    arr = _tensor_to_numpy(data) if isinstance(data, torch.Tensor) else np.asarray(data)
-    hwc = _to_hwc(arr, data)
+def _unit_rgb(data: np.ndarray | torch.Tensor, max_pixels: int | None) -> np.ndarray:
+    """NumPy array or tensor -> (H, W, 3) float64 in [0, 1], with every check; alpha over white."""
+    if isinstance(data, torch.Tensor):
+        tensor = data.detach().cpu()
+        arr = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()  # NumPy has no bfloat16
+    else:
+        arr = np.asarray(data)
+    hwc = _to_hwc(arr, data)  # (H, W, C), C in {1, 3, 4}
     _check_pixels(hwc.shape[1], hwc.shape[0], max_pixels, f"the {_describe(data)}", None)
-    return _to_unit_float(hwc, data)
+    unit = _to_unit_float(hwc, data)
+    if unit.shape[-1] == 4:
+        rgb, alpha = unit[..., :3], unit[..., 3:]
+        unit = rgb * alpha + (1.0 - alpha)  # (H, W, 3)
+    return np.broadcast_to(unit, (*unit.shape[:2], 3))  # gray (H, W, 1) -> (H, W, 3)
 
 
 # --------------------------------------------------------------------------- PIL modes
@@ -265,22 +223,16 @@ def _check_pixels(width: int, height: int, max_pixels: int | None, what: str, pa
 def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
     """16/32-bit integer or float grayscale -> 8-bit ``L``, scaled (not clipped).
 
-    ``I;16*`` modes are scaled from 0..65535. Mode ``I`` (how some Pillow
-    versions open 16-bit PNGs) is taken as 8-bit if its values fit in 0..255,
-    as 16-bit if they fit in 0..65535, else rescaled from its min..max. Mode
-    ``F`` is taken as [0, 1] if it fits, else rescaled from min..max.
+    White is 65535 for ``I;16*``; for mode ``I`` (how some Pillow versions open
+    16-bit PNGs) 255 if the values fit in 0..255, else 65535; 1.0 for mode ``F``.
+    Values that do not fit are rescaled from their min..max.
     """
-    data = np.asarray(img.convert("I") if img.mode.startswith("I;16") else img).astype(np.float64)
+    data = np.asarray(img.convert("I") if img.mode.startswith("I;16") else img, dtype=np.float64)  # (H, W)
     lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-    if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and 255 < hi <= 65535):
-        unit = data / 65535.0
-    elif img.mode == "I" and lo >= 0 and hi <= 255:
-        unit = data / 255.0
-    elif img.mode == "F" and lo >= 0 and hi <= 1:
-        unit = data
-    else:
-        unit = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
-    return to_pil_image(np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8))  # (H, W) uint8 -> L
+    whites = {"I": (255.0, 65535.0), "F": (1.0,)}.get(img.mode, (65535.0,))
+    white = next((w for w in whites if lo >= 0 and hi <= w), None)
+    unit = data / white if white else (data - lo) / (hi - lo or 1.0)  # a flat image comes out black
+    return Image.fromarray(np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8))  # (H, W) uint8 -> L
 
 
 def _pil_to_rgb(img: Image.Image) -> Image.Image:
@@ -294,37 +246,31 @@ def _pil_to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _finish_pil(
-    img: Image.Image, max_pixels: int | None, name: str, path: Any, min_size: int | None = None
+    img: Image.Image, max_pixels: int | None, name: str, path: Any, draft_size: int | None = None
 ) -> Image.Image:
-    """Size check, decode, EXIF rotation and RGB conversion of an image opened from a file.
+    """Size check, decode, EXIF rotation and RGB conversion of an opened image.
 
-    With ``min_size``, a JPEG is decoded small (draft mode: 1/2, 1/4 or 1/8 of
-    its size, never below ``min_size`` on the short side) and any other format
-    shrunk after decoding; ``None`` keeps the full size.
+    With ``draft_size``, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's
+    draft mode: fast, little memory), its short side still >= ``draft_size``.
     """
     _check_pixels(img.width, img.height, max_pixels, name, path)
     try:
-        if min_size is not None and img.format == "JPEG":
-            img.draft("RGB", (min_size, min_size))  # decode at 1/2, 1/4 or 1/8 scale, never below min_size
+        if draft_size is not None and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
         # Decode now, so truncated files fail here with a clear message (as long as
         # PIL.ImageFile.LOAD_TRUNCATED_IMAGES keeps its default, False).
         img.load()
-        img = _pil_to_rgb(ImageOps.exif_transpose(img) or img)
+        return _pil_to_rgb(ImageOps.exif_transpose(img))  # exif_transpose returns a copy
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         detail = str(err) or type(err).__name__
         if "truncated" in detail.lower() or isinstance(err, EOFError):
-            raise ImageLoadError(
-                f"{name} is truncated or corrupt ({detail}). The file probably did not "
-                "download or copy completely: fetch it again, or open it in an image "
-                "viewer and save it as a new JPEG or PNG.",
-                path,
-            ) from err
-        raise ImageLoadError(
-            f"{name} could not be decoded ({detail}). Re-save it as a standard JPEG or "
-            "PNG and try again.",
-            path,
-        ) from err
-    return _shrink(img, min_size)
+            problem = (
+                f"is truncated or corrupt ({detail}). The file probably did not download or copy "
+                "completely: fetch it again, or open it in an image viewer and save it as a new JPEG or PNG."
+            )
+        else:
+            problem = f"could not be decoded ({detail}). Re-save it as a standard JPEG or PNG and try again."
+        raise ImageLoadError(f"{name} {problem}", path) from err
 
 
 def _shrink(img: Image.Image, min_size: int | None) -> Image.Image:
@@ -363,15 +309,13 @@ def _check_path(path: Path) -> None:
         )
 
 
-def _load_file(source: Path | Any, max_pixels: int | None, min_size: int | None) -> Image.Image:
+def _load_file(source: Path | Any, max_pixels: int | None, draft_size: int | None) -> Image.Image:
     """Open a path or a binary file object with Pillow; each failure becomes a clear :class:`ImageLoadError`."""
     path = source if isinstance(source, Path) else getattr(source, "name", None)
     shown = f"Image file '{path}'" if isinstance(path, (str, Path)) else "The image file object"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked below
-            with Image.open(source) as opened:
-                return _finish_pil(opened, max_pixels, shown, path, min_size)
+        with Image.open(source) as opened:
+            return _finish_pil(opened, max_pixels, shown, path, draft_size)
     except Image.DecompressionBombError as err:
         raise ImageLoadError(
             f"{shown} is too large for PIL ({err}). If you trust it, raise "
@@ -400,17 +344,11 @@ def load_image(
     """Load anything image-like as an RGB PIL image.
 
     Args:
-        source: one of
-            - a path (``str`` or ``pathlib.Path``) to an image file, or an open
-              binary file object;
-            - a ``PIL.Image.Image`` in any mode (it is not modified);
-            - a NumPy array of shape ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or
-              ``(H, W, 4)`` with dtype ``uint8`` (0..255), ``uint16`` (0..65535),
-              ``bool``, another integer type with values in 0..255, or float in
-              ``[0, 1]``;
-            - a torch tensor of shape ``(3, H, W)``, ``(1, H, W)``, ``(4, H, W)``,
-              ``(H, W, 3)``, ``(H, W)`` or a batch of one ``(1, 3, H, W)``, float in
-              ``[0, 1]`` or ``uint8``, on any device.
+        source: a path (``str`` or ``pathlib.Path``) or an open binary file; a
+            ``PIL.Image.Image`` in any mode (it is not modified); a NumPy array
+            ``(H, W)`` or ``(H, W, C)``; a torch tensor ``(C, H, W)``, ``(H, W, C)``,
+            ``(H, W)`` or a batch of one, on any device. ``C`` is 1, 3 or 4; values
+            are ``uint8``, ``uint16``, ``bool``, other integers in 0..255 or float in ``[0, 1]``.
         max_pixels: refuse images with more than ``width * height`` pixels
             (default: PIL's ``Image.MAX_IMAGE_PIXELS``, 89,478,485); ``None``
             switches the check off.
@@ -423,35 +361,34 @@ def load_image(
         A new ``PIL.Image.Image`` in mode ``"RGB"``, size ``(W, H)`` (rotated
         upright if the file carries an EXIF orientation).
 
-    Conversions: grayscale and 1-bit -> gray RGB; transparency (``LA``,
-    ``RGBA``, palette with transparency, 4-channel arrays) -> composited on
-    white; 16-bit -> scaled to 8 bit (65535 -> 255); CMYK -> RGB.
+    Conversions: grayscale and 1-bit -> gray RGB; transparency (``LA``, ``RGBA``, palette with
+    transparency, 4 channels) -> composited on white; 16-bit -> 8 bit (65535 -> 255); CMYK -> RGB.
 
     Raises:
         FileNotFoundError: the path does not exist (the message names it).
-        ImageLoadError: (a ``ValueError``) the file is not an image, is truncated
-            or corrupt, or has more than ``max_pixels`` pixels.
+        ImageLoadError: (a ``ValueError``) not an image, truncated or corrupt, or over ``max_pixels``.
         ValueError: an array or tensor of the wrong shape, or with NaN or values
             outside the dtype's range (the message names the shape).
         TypeError: anything else.
     """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source)).expanduser()
-        _check_path(path)
-        return _load_file(path, max_pixels, min_size)
-    if isinstance(source, Image.Image):
-        name = getattr(source, "filename", "") or ""
-        shown = f"Image '{name}'" if name else "The PIL image"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        source = Path(os.fspath(source)).expanduser()
+        _check_path(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked instead
+        if isinstance(source, Image.Image):
+            name = getattr(source, "filename", "") or ""
+            shown = f"Image '{name}'" if name else "The PIL image"
             # No draft mode here: it would change the caller's image object.
-            return _shrink(_finish_pil(source, max_pixels, shown, name or None), min_size)
-    if isinstance(source, (np.ndarray, torch.Tensor)):
-        unit = _checked_unit_hwc(source, max_pixels)  # (H, W, C) float in [0, 1]
-        return _shrink(_pil_to_rgb(to_pil_image(np.round(unit * 255.0).astype(np.uint8))), min_size)  # L/RGB/RGBA
-    if hasattr(source, "read"):
-        return _load_file(source, max_pixels, min_size)
-    raise TypeError(f"Cannot load an image from a {type(source).__name__}. {_WHAT_WORKS}.")
+            img = _finish_pil(source, max_pixels, shown, name or None)
+        elif isinstance(source, (np.ndarray, torch.Tensor)):
+            unit = _unit_rgb(source, max_pixels)  # (H, W, 3) float in [0, 1]
+            img = Image.fromarray(np.round(unit * 255.0).astype(np.uint8))
+        elif isinstance(source, Path) or hasattr(source, "read"):
+            img = _load_file(source, max_pixels, draft_size=min_size)
+        else:
+            raise TypeError(f"Cannot load an image from a {type(source).__name__}. {_WHAT_WORKS}.")
+    return _shrink(img, min_size)
 
 
 def preprocess(
@@ -464,12 +401,9 @@ def preprocess(
     """Turn one image or a list of images into a model-ready batch.
 
     Args:
-        images: one image or a list/tuple of images, each anything
-            :func:`load_image` accepts (paths, PIL images, arrays, tensors).
-        transform: a callable mapping an RGB PIL image to a float tensor of shape
-            ``(3, H, W)``, e.g. the preprocessing returned with a model
-            (resize, crop, ``ToTensor``, normalise). It must give every image the
-            same ``(H, W)``.
+        images: one image or a list/tuple of images, each anything :func:`load_image` accepts.
+        transform: RGB PIL image -> float tensor ``(3, H, W)`` of one fixed size, e.g. the
+            preprocessing returned with a model (resize, crop, ``ToTensor``, normalise).
         device: where to put the batch (``"cuda"``, ``"cpu"``, a ``torch.device``);
             ``None`` leaves it where ``transform`` put it.
         min_size: big photos are loaded small, their short side still >= this
@@ -506,16 +440,11 @@ def preprocess(
 
 
 def _target_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``size`` (int or (height, width)) -> (height, width)."""
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        height = width = int(size)
-    elif isinstance(size, Sequence) and len(size) == 2:
-        height, width = (int(s) for s in size)
-    else:
-        raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return height, width
+    """``size`` (an int, or a (height, width) pair) -> (height, width)."""
+    pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
+    if not (isinstance(pair, Sequence) and len(pair) == 2 and min(pair) > 0):
+        raise ValueError(f"size must be a positive int or a (height, width) pair, got {size!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def to_display_array(
@@ -526,7 +455,7 @@ def to_display_array(
     Args:
         image_or_tensor: a PIL image, a ``(3, H, W)`` tensor in ``[0, 1]`` (e.g.
             the output of ``ToTensor()``, before normalisation), or anything else
-            :func:`load_image` accepts. Float tensors and arrays keep their full
+            :func:`load_image` accepts. Tensors and arrays keep their full
             precision (no rounding to 8 bit).
         size: ``None`` keeps the size; an int ``s`` resizes to ``s x s`` (no
             cropping, so it lines up with a ``(s, s)`` CAM upsampled to the model
@@ -535,16 +464,12 @@ def to_display_array(
     Returns:
         A ``float32`` NumPy array of shape ``(H, W, 3)`` with values in ``[0, 1]``.
     """
-    data = image_or_tensor
-    is_float_array = (isinstance(data, torch.Tensor) and data.is_floating_point()) or (
-        isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating)
-    )
-    if is_float_array:
-        rgb = _composite_on_white(_checked_unit_hwc(data, None)).astype(np.float32)
+    if isinstance(image_or_tensor, (np.ndarray, torch.Tensor)):
+        rgb = _unit_rgb(image_or_tensor, max_pixels=None)  # (H, W, 3)
     else:
-        rgb = np.asarray(load_image(data, max_pixels=None), dtype=np.float32) / 255.0
-    if size is not None and _target_size(size) != rgb.shape[:2]:
-        chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # (3, H, W)
-        rgb = resize(chw, list(_target_size(size)), antialias=True).permute(1, 2, 0).numpy()  # (h, w, 3)
+        rgb = np.asarray(load_image(image_or_tensor, max_pixels=None)) / 255.0  # (H, W, 3)
+    target = rgb.shape[:2] if size is None else _target_size(size)
+    if target != rgb.shape[:2]:
+        chw = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)  # (3, H, W)
+        rgb = resize(chw, list(target), antialias=True).permute(1, 2, 0).numpy()  # (h, w, 3)
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
-

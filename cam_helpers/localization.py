@@ -18,6 +18,9 @@ proposed scoring a method at its *best* threshold:
                    max over thresholds of  P(IoU >= delta),
                    taking the best-matching box of *all* regions, not only the largest.
 
+Both come from one :func:`threshold_sweep`: ``threshold_sweep(maps, boxes).max_box_acc``
+and ``threshold_sweep(maps, boxes, multi_contour=True).max_box_acc_v2``.
+
 Box convention, used everywhere in this package: ``(x0, y0, x1, y1)`` in
 pixels, end exclusive. The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e.
 ``mask[..., y0:y1, x0:x1]``, so its width is ``x1 - x0`` (no "+1"). A box with
@@ -43,15 +46,10 @@ from .cam import normalize_maps, upsample_maps
 
 __all__ = [
     "boxes_from_masks",
-    "connected_regions",
     "boxes_from_maps",
-    "all_region_boxes",
     "box_iou",
-    "box_accuracy",
     "ThresholdSweep",
     "threshold_sweep",
-    "max_box_acc",
-    "max_box_acc_v2",
     "center_box",
     "CenterBoxBaseline",
     "center_box_baseline",
@@ -76,19 +74,6 @@ def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
         inclusive = masks_to_boxes(flat[present]).long()  # (n, 4): torchvision's x1, y1 are the last pixels
         boxes[present] = inclusive + torch.tensor([0, 0, 1, 1], device=masks.device)  # one past them
     return boxes.view(*masks.shape[:-2], 4)
-
-
-def connected_regions(masks: torch.Tensor) -> torch.Tensor:
-    """Label the 8-connected regions of boolean masks (``scipy.ndimage.label``).
-
-    Args:
-        masks: (B, H, W) bool
-    Returns:
-        labels: (B, H, W) long; 0 for background, one positive number per
-        region, different across the whole batch.
-    """
-    labels, _ = _label(masks)
-    return torch.from_numpy(labels).long().to(masks.device)
 
 
 def boxes_from_maps(
@@ -120,28 +105,6 @@ def boxes_from_maps(
     return _Regions.find(foreground).largest_boxes().to(maps.device).view(*lead, 4)
 
 
-def all_region_boxes(
-    maps: torch.Tensor,
-    threshold: float = 0.2,
-    *,
-    image_size: int | tuple[int, int] | None = None,
-) -> list[torch.Tensor]:
-    """One box per connected region above the threshold, for each map.
-
-    Args:
-        maps: (B, h, w)
-        threshold, image_size: as in :func:`boxes_from_maps`.
-    Returns:
-        a list of B tensors (n_i, 4), regions sorted from largest to smallest.
-    """
-    _, prepared = _prepare_maps(maps, image_size)
-    regions = _Regions.find(prepared >= threshold)
-    order = np.lexsort((regions.last, -regions.sizes, regions.owner))  # by map, then largest first
-    counts = np.bincount(regions.owner, minlength=regions.batch).tolist()
-    boxes = torch.from_numpy(regions.boxes[order]).to(maps.device)
-    return list(boxes.split(counts))
-
-
 def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
     """Intersection over union of matching boxes (pairs, not all-against-all).
 
@@ -161,24 +124,6 @@ def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
     inter = (bottom_right - top_left).clamp_min(0).prod(dim=-1)  # (N,)
     union = _area(a) + _area(b) - inter
     return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(union))
-
-
-def box_accuracy(
-    maps: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    threshold: float = 0.2,
-    iou_threshold: float = 0.5,
-    *,
-    image_size: int | tuple[int, int] | None = None,
-) -> float:
-    """Fraction of maps whose CAM box has IoU >= ``iou_threshold`` with the true box.
-
-    Args:
-        maps: (B, h, w)
-        gt_boxes: (B, 4) true boxes in image pixels
-    """
-    boxes = boxes_from_maps(maps, threshold, image_size=image_size)
-    return (box_iou(boxes, gt_boxes.to(boxes.device)) >= iou_threshold).float().mean().item()
 
 
 class _IoUSweepScores:
@@ -271,35 +216,6 @@ def threshold_sweep(
         ious=torch.stack(ious),  # (T, B)
         iou_thresholds=tuple(float(t) for t in iou_thresholds),
     )
-
-
-def max_box_acc(
-    maps: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    *,
-    thresholds: torch.Tensor | Sequence[float] | None = None,
-    image_size: int | tuple[int, int] | None = None,
-) -> float:
-    """MaxBoxAcc (Choe et al. 2020): box accuracy at IoU >= 0.5, at the best threshold,
-    with CAM's largest-region box. A fraction in [0, 1] (papers print it x100)."""
-    return threshold_sweep(maps, gt_boxes, thresholds, (0.5,), image_size=image_size).max_box_acc
-
-
-def max_box_acc_v2(
-    maps: torch.Tensor,
-    gt_boxes: torch.Tensor,
-    *,
-    thresholds: torch.Tensor | Sequence[float] | None = None,
-    iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS,
-    image_size: int | tuple[int, int] | None = None,
-    multi_contour: bool = True,
-) -> float:
-    """MaxBoxAccV2 (Choe et al. 2020): mean over IoU 0.3/0.5/0.7 of the best-threshold
-    box accuracy, each map scored by its best-matching region box (``multi_contour``)."""
-    sweep = threshold_sweep(
-        maps, gt_boxes, thresholds, iou_thresholds, image_size=image_size, multi_contour=multi_contour
-    )
-    return sweep.max_box_acc_v2
 
 
 def center_box(image_size: int | tuple[int, int], fraction: float) -> torch.Tensor:

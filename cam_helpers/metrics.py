@@ -25,19 +25,18 @@ import math
 from collections.abc import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from scipy.stats import rankdata
 from torch import nn
 
 from .cam import upsample_maps
 from .hooks import eval_mode
+from .train import _seeded
 
 __all__ = [
-    "layers_top_down",
-    "cascade_randomize",
-    "rank_correlation",
-    "deletion_curve",
-    "insertion_curve",
-    "curve_area",
+    "layers_top_down", "cascade_randomize", "rank_correlation",
+    "deletion_curve", "insertion_curve", "curve_area",
 ]
 
 
@@ -75,22 +74,18 @@ def cascade_randomize(
     randomized = copy.deepcopy(model).eval()
     copied_modules = dict(randomized.named_modules())
     for step, name in enumerate(layer_names_from_top):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + step)
+        with _seeded(seed + step):
             resettable = [m for m in copied_modules[name].modules() if hasattr(m, "reset_parameters")]
             if not resettable:
                 raise ValueError(f"layer {name!r} has nothing to re-initialise (no reset_parameters)")
             for module in resettable:
                 module.reset_parameters()
         # A fresh copy for the caller, so that keeping one does not see later steps.
-        yield name, copy.deepcopy(randomized).eval()
+        yield name, copy.deepcopy(randomized)
 
 
 def rank_correlation(maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation of each pair of maps.
-
-    Tied values get their average rank (as in scipy.stats.spearmanr), found
-    batched with a sort and two ``searchsorted`` calls.
+    """Spearman rank correlation of each pair of maps; tied values get their average rank.
 
     Args:
         maps_a: (B, h, w), or (B, ...) of any shape; each row is one map
@@ -100,15 +95,11 @@ def rank_correlation(maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor
     """
     if maps_a.shape != maps_b.shape:
         raise ValueError(f"maps must have the same shape; got {tuple(maps_a.shape)} and {tuple(maps_b.shape)}")
-    ranks_a = _average_ranks(maps_a.reshape(maps_a.shape[0], -1).float())  # (B, n)
-    ranks_b = _average_ranks(maps_b.reshape(maps_b.shape[0], -1).float())
-    centred_a = ranks_a - ranks_a.mean(dim=1, keepdim=True)
-    centred_b = ranks_b - ranks_b.mean(dim=1, keepdim=True)
-    spread = centred_a.norm(dim=1) * centred_b.norm(dim=1)
-    covariance = (centred_a * centred_b).sum(dim=1)
-    return torch.where(spread > 0, covariance / spread.clamp_min(1e-12), torch.zeros_like(spread))
+    # Pearson's correlation of the ranks is the cosine of the centred ranks (0 for an all-zero row).
+    return F.cosine_similarity(_centred_ranks(maps_a), _centred_ranks(maps_b), dim=1)  # (B,)
 
 
+@torch.no_grad()
 def deletion_curve(
     model: nn.Module,
     images: torch.Tensor,
@@ -121,10 +112,8 @@ def deletion_curve(
     """Probability of the target class as the most important pixels are removed.
 
     Step k of ``steps`` replaces the top ``k / steps`` of the pixels, ranked by
-    the map (upsampled to the image), with the ``baseline`` image. The default
-    replacement is black (``"zero"``), as in RISE's deletion metric; ``"blur"``
-    uses a blurred copy of the image, which leaves fewer sharp edges for the
-    model to react to. See :func:`_replacement_images`.
+    the map (upsampled to the image), with the ``baseline`` image: black by
+    default, as in RISE's deletion metric (see :func:`_replacement_images`).
 
     Args:
         model: classifier (B, 3, H, W) -> logits (B, K); run in eval mode, without gradients.
@@ -137,9 +126,11 @@ def deletion_curve(
     Returns:
         (B, steps + 1) probabilities; column 0 is the intact image.
     """
-    return _perturbation_curve(model, images, maps, target_classes, steps, baseline, blur_sigma, deleting=True)
+    removed = _replacement_images(images, baseline, blur_sigma)  # (B, 3, H, W)
+    return _pixel_swap_curve(model, images, removed, maps, target_classes, steps)
 
 
+@torch.no_grad()
 def insertion_curve(
     model: nn.Module,
     images: torch.Tensor,
@@ -160,7 +151,8 @@ def insertion_curve(
     Returns:
         (B, steps + 1) probabilities; column 0 is the baseline, the last the intact image.
     """
-    return _perturbation_curve(model, images, maps, target_classes, steps, baseline, blur_sigma, deleting=False)
+    start = _replacement_images(images, baseline, blur_sigma)  # (B, 3, H, W)
+    return _pixel_swap_curve(model, start, images, maps, target_classes, steps)
 
 
 def curve_area(curve: torch.Tensor) -> torch.Tensor:
@@ -198,52 +190,43 @@ def _replacement_images(
     raise ValueError(f"baseline must be 'zero', 'blur', 'mean' or an image tensor; got {baseline!r}")
 
 
-@torch.no_grad()
-def _perturbation_curve(
+def _pixel_swap_curve(
     model: nn.Module,
-    images: torch.Tensor,
+    start: torch.Tensor,
+    end: torch.Tensor,
     maps: torch.Tensor,
     target_classes: torch.Tensor | Sequence[int] | int,
     steps: int,
-    baseline: str | torch.Tensor,
-    blur_sigma: float | None,
-    deleting: bool,
 ) -> torch.Tensor:
-    b, _, h, w = images.shape
+    """Target-class probabilities (B, steps + 1) while the pixels of ``start`` (B, 3, H, W)
+    turn into those of ``end``, the most important (by ``maps``) first."""
+    b, _, h, w = start.shape
     n = h * w
     if maps.dim() == 4 and maps.shape[1] == 1:
         maps = maps[:, 0]
     if maps.dim() != 3 or maps.shape[0] != b:
         raise ValueError(f"maps must be (B, h, w) with B = {b}; got shape {tuple(maps.shape)}")
-    maps = maps.to(images.device).float()
+    maps = maps.to(start.device).float()
     if maps.shape[-2:] != (h, w):
         maps = upsample_maps(maps.unsqueeze(1), (h, w)).squeeze(1)  # (B, H, W)
-    target = torch.as_tensor(target_classes, device=images.device).long().expand(b)  # (B,)
-    replacement = _replacement_images(images, baseline, blur_sigma)  # (B, 3, H, W)
+    target = torch.as_tensor(target_classes, device=start.device).long().expand(b)  # (B,)
 
     # rank[p] = 0 for the most important pixel, n - 1 for the least; a stable
     # sort breaks ties by position, so the result is deterministic.
-    order = maps.reshape(b, n).sort(dim=1, descending=True, stable=True).indices
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=images.device).expand(b, n))
-    rank = rank.view(b, 1, h, w)
+    order = maps.reshape(b, n).sort(dim=1, descending=True, stable=True).indices  # (B, n) pixel indices
+    rank = order.argsort(dim=1).view(b, 1, h, w)  # the inverse permutation: each pixel's place in the order
     counts = torch.linspace(0, n, steps + 1).round().long().tolist()
 
     probabilities = []
     with eval_mode(model):
         for count in counts:  # one forward pass per step, batched over images
-            chosen = rank < count  # (B, 1, H, W) the top `count` pixels
-            if deleting:
-                x = torch.where(chosen, replacement, images)
-            else:
-                x = torch.where(chosen, images, replacement)
+            x = torch.where(rank < count, end, start)  # the top `count` pixels swapped
             p = model(x).softmax(dim=1)  # (B, K)
             probabilities.append(p.gather(1, target.view(-1, 1)).squeeze(1))
     return torch.stack(probabilities, dim=1)  # (B, steps + 1)
 
 
-def _average_ranks(values: torch.Tensor) -> torch.Tensor:
-    """(B, n) -> (B, n) 0-based ranks, ties sharing the average of their ranks."""
-    ordered = values.sort(dim=1).values.contiguous()
-    below = torch.searchsorted(ordered, values.contiguous(), right=False)  # how many are smaller
-    up_to = torch.searchsorted(ordered, values.contiguous(), right=True)  # how many are <=
-    return (below + up_to - 1).float() / 2
+def _centred_ranks(maps: torch.Tensor) -> torch.Tensor:
+    """(B, ...) -> (B, n) ranks within each map, ties sharing their average rank, minus their mean."""
+    ranks = rankdata(maps.detach().reshape(len(maps), -1).float().cpu().numpy(), axis=1)  # (B, n) float64
+    return torch.from_numpy(ranks - ranks.mean(axis=1, keepdims=True)).to(maps.device, torch.float32)

@@ -12,7 +12,6 @@ Shapes are per image (the batch dimension is dropped), as in the post.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -23,14 +22,8 @@ from .hooks import capture
 from .models import Classifier
 
 __all__ = [
-    "ShapeRow",
-    "ShapeTable",
-    "flatten_pipeline_table",
-    "gap_pipeline_table",
-    "post_flatten_table",
-    "post_gap_table",
-    "trace_children",
-    "POST_CLAIMED_FLATTEN_FC_WEIGHT",
+    "ShapeRow", "ShapeTable", "flatten_pipeline_table", "gap_pipeline_table", "post_flatten_table",
+    "post_gap_table", "trace_children", "POST_CLAIMED_FLATTEN_FC_WEIGHT",
 ]
 
 # What the post writes for the flatten model's FC weight; the true one is [N, 25088].
@@ -47,18 +40,12 @@ class ShapeRow:
     weight_shape: tuple[int, ...] | None = None
 
 
+@dataclass
 class ShapeTable:
-    """An ordered list of :class:`ShapeRow`, displayable and comparable."""
+    """An ordered list of :class:`ShapeRow`: HTML in a notebook, Markdown when printed."""
 
-    def __init__(self, title: str, rows: list[ShapeRow]):
-        self.title = title
-        self.rows = rows
-
-    def __iter__(self) -> Iterator[ShapeRow]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
+    title: str
+    rows: list[ShapeRow]
 
     def __getitem__(self, step: str) -> ShapeRow:
         for row in self.rows:
@@ -90,8 +77,7 @@ class ShapeTable:
         lines += [f"| {r.step} | {_fmt(r.shape)} | {r.what_happens} |" for r in self.rows]
         return "\n".join(lines)
 
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+    __repr__ = to_markdown  # print(table); @dataclass keeps a __repr__ defined here
 
     def _repr_html_(self) -> str:
         body = "".join(
@@ -105,10 +91,11 @@ class ShapeTable:
             f"</tr></thead><tbody>{body}</tbody></table>"
         )
 
-    def __str__(self) -> str:
-        return self.to_markdown()
 
-    __repr__ = __str__
+def _row(step: str, tensor: torch.Tensor, what_happens: str, weight: torch.Tensor | None = None) -> ShapeRow:
+    """The row of a live ``tensor`` (1, ...): its shape per image, without the batch dimension."""
+    weight_shape = None if weight is None else tuple(weight.shape)
+    return ShapeRow(step, tuple(tensor.shape[1:]), what_happens, weight_shape)
 
 
 def _fmt(shape: tuple[int, ...] | None) -> str:
@@ -151,30 +138,29 @@ def _one_image(image: torch.Tensor | None, classifier: Classifier) -> torch.Tens
 
 
 @torch.no_grad()
-def flatten_pipeline_table(
-    classifier: Classifier, image: torch.Tensor | None = None, *, trunk_layer: str = "layer4"
-) -> ShapeTable:
+def flatten_pipeline_table(classifier: Classifier, image: torch.Tensor | None = None) -> ShapeTable:
     """conv -> flatten -> FC -> softmax, from live tensors.
 
     Args:
         classifier: a flatten-head model (``load_classifier("resnet18_flatten")``).
         image: (3, H, W) or (1, 3, H, W) preprocessed; None uses a random input.
-        trunk_layer: the last conv stage.
     """
     x = _one_image(image, classifier)  # (1, 3, H, W)
-    with capture(classifier.model, trunk_layer) as captured:
+    with capture(classifier.model, "layer4") as captured:
         logits = classifier.model(x)  # (1, N)
-    features = captured[trunk_layer]  # (1, 512, 7, 7)
+    features = captured["layer4"]  # (1, 512, 7, 7): the last conv stage
     flat = features.flatten(1)  # (1, 25088)
     fc = classifier.fc
     assert torch.allclose(fc(flat), logits, atol=1e-4), "the FC layer does not read the flattened trunk"
-    probabilities = logits.softmax(-1)  # (1, N)
+    channels, h, w = features.shape[1:]
+    one_vector = "every value of every map in one long vector: positions are baked into the order"
+    fc_text = f"one score per class; weight {_fmt(fc.weight.shape)}, one weight per channel *and position*"
     rows = [
-        ShapeRow("input image", tuple(x.shape[1:]), "an RGB image, normalised"),
-        ShapeRow("last conv output", tuple(features.shape[1:]), f"{features.shape[1]} feature maps of {features.shape[2]}x{features.shape[3]}"),
-        ShapeRow("flatten", tuple(flat.shape[1:]), "every value of every map in one long vector: positions are baked into the order"),
-        ShapeRow("fully connected", tuple(logits.shape[1:]), f"one score per class; weight {_fmt(tuple(fc.weight.shape))}, one weight per channel *and position*", tuple(fc.weight.shape)),
-        ShapeRow("softmax", tuple(probabilities.shape[1:]), "scores -> probabilities that sum to 1"),
+        _row("input image", x, "an RGB image, normalised"),
+        _row("last conv output", features, f"{channels} feature maps of {h}x{w}"),
+        _row("flatten", flat, one_vector),
+        _row("fully connected", logits, fc_text, fc.weight),
+        _row("softmax", logits.softmax(-1), "scores -> probabilities that sum to 1"),
         ShapeRow("CAM", None, "no per-channel class weight exists, so no class map"),
     ]
     return ShapeTable("Traditional classifier: conv -> flatten -> FC -> softmax", rows)
@@ -188,7 +174,7 @@ def gap_pipeline_table(
 
     Args:
         classifier: a GAP -> FC model (``load_classifier("resnet18")``).
-        image: (3, H, W) or (1, 3, H, W) preprocessed; None uses a random input.
+        image: as in :func:`flatten_pipeline_table`.
         class_index: the class whose CAM is shown; default the top prediction.
     """
     from .explain import forward_with_features
@@ -197,19 +183,19 @@ def gap_pipeline_table(
     logits, features = forward_with_features(classifier, x)  # (1, N), (1, C, h, w)
     fc = classifier.fc
     pooled = features.mean(dim=(2, 3))  # (1, C): global average pooling
-    probabilities = logits.softmax(-1)  # (1, N)
     c = int(logits.argmax()) if class_index is None else class_index
-    cam = class_activation_maps(features, fc.weight.detach(), [c])  # (1, 1, h, w)
-    cam_big = upsample_maps(cam, tuple(x.shape[-2:]))  # (1, 1, H, W)
+    cam = class_activation_maps(features, fc.weight.detach(), [c])[:, 0]  # (1, h, w)
+    cam_big = upsample_maps(cam.unsqueeze(1), tuple(x.shape[-2:]))[:, 0]  # (1, H, W)
     channels, h, w = features.shape[1:]
+    class_weight = f"class_weight {_fmt(fc.weight.shape[1:])} of class '{classifier.class_names[c]}'"
     rows = [
-        ShapeRow("input image", tuple(x.shape[1:]), "an RGB image, normalised"),
-        ShapeRow("last conv output", tuple(features.shape[1:]), f"{channels} feature maps of {h}x{w}, f_k(x, y)"),
-        ShapeRow("CAM (weighted sum)", tuple(cam.shape[2:]), f"M_c(x, y) = sum_k w_k^c f_k(x, y) with class_weight {_fmt(tuple(fc.weight.shape[1:]))} of class '{classifier.class_names[c]}'"),
-        ShapeRow("CAM upsampled", tuple(cam_big.shape[2:]), "bilinear upsampling, to overlay on the image"),
-        ShapeRow("GAP", tuple(pooled.shape[1:]), "global average pooling: the mean of each feature map"),
-        ShapeRow("FC", tuple(logits.shape[1:]), f"one score per class; weight {_fmt(tuple(fc.weight.shape))}", tuple(fc.weight.shape)),
-        ShapeRow("softmax", tuple(probabilities.shape[1:]), "scores -> probabilities that sum to 1"),
+        _row("input image", x, "an RGB image, normalised"),
+        _row("last conv output", features, f"{channels} feature maps of {h}x{w}, f_k(x, y)"),
+        _row("CAM (weighted sum)", cam, f"M_c(x, y) = sum_k w_k^c f_k(x, y) with {class_weight}"),
+        _row("CAM upsampled", cam_big, "bilinear upsampling, to overlay on the image"),
+        _row("GAP", pooled, "global average pooling: the mean of each feature map"),
+        _row("FC", logits, f"one score per class; weight {_fmt(fc.weight.shape)}", fc.weight),
+        _row("softmax", logits.softmax(-1), "scores -> probabilities that sum to 1"),
     ]
     return ShapeTable("CAM-ready classifier: conv -> GAP -> FC -> softmax", rows)
 
@@ -220,9 +206,6 @@ def trace_children(model: nn.Module, x: torch.Tensor) -> ShapeTable:
     names = [name for name, _ in model.named_children()]
     with capture(model, names) as captured:
         model(x)
-    rows = [
-        ShapeRow(name, tuple(captured[name].shape[1:]), type(module).__name__)
-        for name, module in model.named_children()
-        if name in captured
-    ]
+    children = [(name, m) for name, m in model.named_children() if name in captured]
+    rows = [_row(name, captured[name], type(m).__name__) for name, m in children]
     return ShapeTable(f"{type(model).__name__}: output of each layer", rows)

@@ -14,15 +14,14 @@ can then "cheat" by looking at the corner, and CAM shows it doing so.
 Everything is generated from a seed with a ``torch.Generator``: the same seed
 gives the same images, bit for bit.
 
-Box convention (shared with :mod:`cam_helpers.localization`): a box
-``(x0, y0, x1, y1)`` covers the pixels ``x0 <= x < x1`` and ``y0 <= y < y1``,
-i.e. ``mask[y0:y1, x0:x1]``; its width is ``x1 - x0``.
+Boxes follow :mod:`cam_helpers.localization`: ``(x0, y0, x1, y1)`` covers ``mask[y0:y1, x0:x1]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +33,15 @@ __all__ = ["SHAPE_NAMES", "SyntheticShapes", "make_shapes", "make_splits"]
 
 SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 
+# Half the shape's extent, as a fraction of the image side: 14 to 28 pixels in a 64x64 image.
+_SIZE_RANGE = (0.11, 0.22)
+# Each image gets between 2 and this many small distractor blobs.
+_MAX_DISTRACTORS = 6
 # Generating in chunks keeps memory flat: the distractor masks of 1000 images at
 # once would be (1000, 6, 64, 64) floats, about 100 MB.
 _CHUNK = 256
+# The tensors with one entry per image, which subset() picks from.
+_PER_IMAGE = ("images", "labels", "boxes", "masks", "has_cue")
 
 
 @dataclass
@@ -83,26 +88,12 @@ class SyntheticShapes(Dataset):
         """A smaller dataset: the images picked by ``index`` (a slice, list or bool/long tensor)."""
         if not isinstance(index, slice):
             index = torch.as_tensor(index, device=self.labels.device)
-        return replace(
-            self,
-            images=self.images[index],
-            labels=self.labels[index],
-            boxes=self.boxes[index],
-            masks=self.masks[index],
-            has_cue=self.has_cue[index],
-        )
+        return replace(self, **{name: getattr(self, name)[index] for name in _PER_IMAGE})
 
     def to(self, device: torch.device | str) -> SyntheticShapes:
         """The same dataset with every tensor on ``device``."""
-        return replace(
-            self,
-            images=self.images.to(device),
-            labels=self.labels.to(device),
-            boxes=self.boxes.to(device),
-            masks=self.masks.to(device),
-            has_cue=self.has_cue.to(device),
-            cue_box=self.cue_box.to(device),
-        )
+        moved = {name: getattr(self, name).to(device) for name in (*_PER_IMAGE, "cue_box")}
+        return replace(self, **moved)
 
 
 def make_shapes(
@@ -111,8 +102,6 @@ def make_shapes(
     seed: int = 0,
     image_size: int = 64,
     class_names: Sequence[str] = SHAPE_NAMES,
-    size_range: tuple[float, float] = (0.11, 0.22),
-    max_distractors: int = 6,
     spurious_cue: bool = False,
     cue_class: int = 0,
     cue_probability: float = 0.95,
@@ -126,18 +115,13 @@ def make_shapes(
         image_size: H = W in pixels (64 by default; sizes scale with it).
         class_names: which shapes to draw, any of ``SHAPE_NAMES``; the classes
             are balanced (N // K images each, the remainder spread over the first ones).
-        size_range: half the shape's extent, as a fraction of ``image_size``
-            (0.11-0.22 gives shapes of 14 to 28 pixels in a 64x64 image).
-        max_distractors: each image gets between 2 and this many small blobs.
         spurious_cue: plant the corner mark (a white square of about 5x5 pixels
             at the top-left, see ``cue_box``).
         cue_class: the class the mark goes with.
         cue_probability: chance that an image of ``cue_class`` carries the mark
             (how strongly the mark predicts the class).
-        other_cue_probability: chance that an image of any other class carries it.
-            For a test split where the mark says nothing about the class, set
-            both probabilities to the same value (e.g. 0.5); for a split without
-            it, leave ``spurious_cue=False``.
+        other_cue_probability: chance that an image of any other class carries it
+            (equal probabilities: the mark says nothing about the class).
 
     Returns:
         a :class:`SyntheticShapes` with images (N, 3, S, S) in [0, 1].
@@ -147,98 +131,83 @@ def make_shapes(
         raise ValueError(f"unknown shape names {unknown}; choose from {SHAPE_NAMES}")
     if spurious_cue and not 0 <= cue_class < len(class_names):
         raise ValueError(f"cue_class must lie in 0..{len(class_names) - 1}; got {cue_class}")
-    shape_ids = torch.tensor([SHAPE_NAMES.index(name) for name in class_names])
-    n, s = num_images, image_size
+    n, s, d = num_images, image_size, _MAX_DISTRACTORS
     g = torch.Generator().manual_seed(seed)
 
     # Every random number is drawn up front, in a fixed order, so that the data
-    # depends only on the seed (not on the chunk size used for drawing).
+    # depends only on the seed (not on the chunk size used for drawing). Values
+    # per image are (N, 1, 1) and per blob (N, D, 1, 1), to broadcast over the pixels.
     labels = (torch.arange(n) % len(class_names))[torch.randperm(n, generator=g)]  # (N,)
-    half_size = s * _uniform(g, (n,), *size_range)  # (N,) half extent in pixels
+    half_size = s * _uniform(g, (n, 1, 1), *_SIZE_RANGE)  # half extent in pixels
     margin = half_size + 1
-    centre_x = margin + (s - 2 * margin) * torch.rand(n, generator=g)  # (N,)
-    centre_y = margin + (s - 2 * margin) * torch.rand(n, generator=g)
-    object_colour = _bright_colours(g, n)  # (N, 3)
-
-    background_colour = _uniform(g, (n, 3), 0.1, 0.5)  # (N, 3)
-    blotches = 0.12 * torch.randn(n, 3, 6, 6, generator=g)  # low-frequency colour noise
-    stripe_angle = _uniform(g, (n,), 0, torch.pi)
-    stripe_period = s * _uniform(g, (n,), 0.06, 0.2)
-    stripe_phase = _uniform(g, (n,), 0, 2 * torch.pi)
-    stripe_amplitude = _uniform(g, (n,), 0.0, 0.1)
-    grain = 0.03 * torch.randn(n, 1, s, s, generator=g)  # pixel noise
-
-    distractor_on = torch.arange(max_distractors) < torch.randint(
-        2, max_distractors + 1, (n, 1), generator=g
-    )  # (N, D)
-    distractor_x = s * torch.rand(n, max_distractors, generator=g)
-    distractor_y = s * torch.rand(n, max_distractors, generator=g)
-    distractor_radius = (s / 64) * _uniform(g, (n, max_distractors), 1.2, 2.8)
-    distractor_colour = _bright_colours(g, n * max_distractors).view(n, max_distractors, 3)
-
+    draws = dict(
+        shape_id=torch.tensor([SHAPE_NAMES.index(name) for name in class_names])[labels],  # (N,)
+        half_size=half_size,
+        centre_x=margin + (s - 2 * margin) * torch.rand(n, 1, 1, generator=g),
+        centre_y=margin + (s - 2 * margin) * torch.rand(n, 1, 1, generator=g),
+        object_colour=_bright_colours(g, n).view(n, 3, 1, 1),
+        background_colour=_uniform(g, (n, 3, 1, 1), 0.1, 0.5),
+        blotches=0.12 * torch.randn(n, 3, 6, 6, generator=g),  # low-frequency colour noise
+        stripe_angle=_uniform(g, (n, 1, 1), 0, torch.pi),
+        stripe_period=s * _uniform(g, (n, 1, 1), 0.06, 0.2),
+        stripe_phase=_uniform(g, (n, 1, 1), 0, 2 * torch.pi),
+        stripe_amplitude=_uniform(g, (n, 1, 1), 0.0, 0.1),
+        grain=0.03 * torch.randn(n, 1, s, s, generator=g),  # pixel noise
+        blob_on=(torch.arange(d) < torch.randint(2, d + 1, (n, 1), generator=g)).view(n, d, 1, 1),
+        blob_x=s * torch.rand(n, d, 1, 1, generator=g),
+        blob_y=s * torch.rand(n, d, 1, 1, generator=g),
+        blob_radius=(s / 64) * _uniform(g, (n, d, 1, 1), 1.2, 2.8),
+        blob_colour=_bright_colours(g, n * d).view(n, d, 3, 1, 1),
+    )
     cue_chance = torch.where(labels == cue_class, cue_probability, other_cue_probability)
     has_cue = (torch.rand(n, generator=g) < cue_chance) & spurious_cue  # (N,)
+    draws["has_cue"] = has_cue.view(n, 1, 1)
 
-    cue_side = max(3, round(5 * s / 64))
     cue_start = max(1, round(s / 64))
-    cue_box = torch.tensor([cue_start, cue_start, cue_start + cue_side, cue_start + cue_side])
+    cue_end = cue_start + max(3, round(5 * s / 64))
+    cue_box = torch.tensor([cue_start, cue_start, cue_end, cue_end])
+    cue_region = torch.zeros(s, s, dtype=torch.bool)
+    cue_region[cue_start:cue_end, cue_start:cue_end] = True
 
     images = torch.empty(n, 3, s, s)
     masks = torch.empty(n, s, s, dtype=torch.bool)
-    y, x = _pixel_centres(s)  # (S, 1), (1, S)
-    cue_region = torch.zeros(s, s, dtype=torch.bool)
-    cue_region[cue_box[1] : cue_box[3], cue_box[0] : cue_box[2]] = True
     for start in range(0, n, _CHUNK):
-        part = slice(start, min(start + _CHUNK, n))
-        m = part.stop - part.start
+        part = slice(start, start + _CHUNK)
+        chunk = SimpleNamespace(**{name: value[part] for name, value in draws.items()})
+        images[part], masks[part] = _paint(chunk, cue_region)
 
-        # Background: base colour + blotches + stripes + grain, all (m, 3, S, S).
-        image = background_colour[part, :, None, None].expand(m, 3, s, s).clone()
-        image += F.interpolate(blotches[part], size=(s, s), mode="bicubic", align_corners=False)
-        along = x * torch.cos(stripe_angle[part]).view(m, 1, 1) + y * torch.sin(
-            stripe_angle[part]
-        ).view(m, 1, 1)  # (m, S, S) position across the stripes
-        stripes = torch.sin(2 * torch.pi * along / stripe_period[part].view(m, 1, 1) + stripe_phase[part].view(m, 1, 1))
-        image += (stripe_amplitude[part].view(m, 1, 1) * stripes).unsqueeze(1)
-        image += grain[part]
+    boxes = boxes_from_masks(masks)  # (N, 4)
+    return SyntheticShapes(images, labels, boxes, masks, has_cue, cue_box, tuple(class_names))
 
-        # Distractors: small round blobs, painted one slot at a time for the whole chunk.
-        for d in range(max_distractors):
-            blob = (x - distractor_x[part, d].view(m, 1, 1)) ** 2 + (
-                y - distractor_y[part, d].view(m, 1, 1)
-            ) ** 2 <= distractor_radius[part, d].view(m, 1, 1) ** 2  # (m, S, S)
-            blob &= distractor_on[part, d].view(m, 1, 1)
-            image = torch.where(blob.unsqueeze(1), distractor_colour[part, d, :, None, None], image)
 
-        # The object goes on top of the clutter, so its mask is exactly what we see.
-        shape_mask = _shape_masks(
-            shape_ids[labels[part]],
-            centre_x[part].view(m, 1, 1),
-            centre_y[part].view(m, 1, 1),
-            half_size[part].view(m, 1, 1),
-            x,
-            y,
-        )  # (m, S, S)
-        image = torch.where(shape_mask.unsqueeze(1), object_colour[part, :, None, None], image)
+def _paint(p: SimpleNamespace, cue_region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (m, 3, S, S) and object masks (m, S, S) of one chunk of ``make_shapes``' draws."""
+    s = cue_region.shape[0]
+    centres = torch.arange(s, dtype=torch.float32) + 0.5  # pixel i spans [i, i + 1)
+    y, x = centres.view(-1, 1), centres.view(1, -1)  # (S, 1), (1, S)
 
-        # The cue is a mark on top of everything; the few object pixels it hides
-        # are no longer part of the visible object.
-        cue_here = cue_region & has_cue[part].view(m, 1, 1)  # (m, S, S)
-        image = torch.where(cue_here.unsqueeze(1), torch.ones(()), image)
-        shape_mask &= ~cue_here
+    # Background: base colour + blotches + stripes + grain, all (m, 3, S, S).
+    image = p.background_colour + F.interpolate(p.blotches, size=(s, s), mode="bicubic", align_corners=False)
+    along = x * torch.cos(p.stripe_angle) + y * torch.sin(p.stripe_angle)  # (m, S, S) across the stripes
+    stripes = torch.sin(2 * torch.pi * along / p.stripe_period + p.stripe_phase)
+    image += (p.stripe_amplitude * stripes).unsqueeze(1)
+    image += p.grain
 
-        images[part] = image.clamp_(0, 1)
-        masks[part] = shape_mask
+    # Distractors: small round blobs, painted one slot at a time for the whole chunk.
+    for d in range(_MAX_DISTRACTORS):
+        blob = (x - p.blob_x[:, d]) ** 2 + (y - p.blob_y[:, d]) ** 2 <= p.blob_radius[:, d] ** 2  # (m, S, S)
+        blob &= p.blob_on[:, d]
+        image = torch.where(blob.unsqueeze(1), p.blob_colour[:, d], image)
 
-    return SyntheticShapes(
-        images=images,
-        labels=labels,
-        boxes=boxes_from_masks(masks),
-        masks=masks,
-        has_cue=has_cue,
-        cue_box=cue_box,
-        class_names=tuple(class_names),
-    )
+    # The object goes on top of the clutter, so its mask is exactly what we see.
+    shape_mask = _shape_masks(p.shape_id, x - p.centre_x, y - p.centre_y, p.half_size)  # (m, S, S)
+    image = torch.where(shape_mask.unsqueeze(1), p.object_colour, image)
+
+    # The cue is a mark on top of everything; the few object pixels it hides
+    # are no longer part of the visible object.
+    cue_here = cue_region & p.has_cue  # (m, S, S)
+    image = torch.where(cue_here.unsqueeze(1), torch.ones(()), image)
+    return image.clamp_(0, 1), shape_mask & ~cue_here
 
 
 def make_splits(
@@ -268,41 +237,28 @@ def make_splits(
     Returns:
         (train, test)
     """
-    if test_cue not in ("absent", "same", "random"):
+    cue = dict(spurious_cue=spurious_cue, cue_class=cue_class, cue_probability=cue_probability)
+    test_rules = {
+        "absent": dict(spurious_cue=False),
+        "same": cue,
+        "random": dict(cue, cue_probability=0.5, other_cue_probability=0.5),
+    }
+    if test_cue not in test_rules:
         raise ValueError(f"test_cue must be 'absent', 'same' or 'random'; got {test_cue!r}")
     g = torch.Generator().manual_seed(seed)
     train_seed, test_seed = torch.randint(2**62, (2,), generator=g).tolist()
-    train = make_shapes(
-        num_train,
-        seed=train_seed,
-        spurious_cue=spurious_cue,
-        cue_class=cue_class,
-        cue_probability=cue_probability,
-        **options,
-    )
-    if not spurious_cue or test_cue == "absent":
-        test_rule = dict(spurious_cue=False)
-    elif test_cue == "same":
-        test_rule = dict(spurious_cue=True, cue_class=cue_class, cue_probability=cue_probability)
-    else:
-        test_rule = dict(
-            spurious_cue=True, cue_class=cue_class, cue_probability=0.5, other_cue_probability=0.5
-        )
-    test = make_shapes(num_test, seed=test_seed, **test_rule, **options)
+    train = make_shapes(num_train, seed=train_seed, **cue, **options)
+    test = make_shapes(num_test, seed=test_seed, **test_rules[test_cue], **options)
     return train, test
 
 
 def _shape_masks(
-    shape_ids: torch.Tensor,
-    centre_x: torch.Tensor,
-    centre_y: torch.Tensor,
-    half_size: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    shape_ids: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor
 ) -> torch.Tensor:
-    """Pixel masks (m, S, S) of each image's shape; ids index ``SHAPE_NAMES``."""
-    dx, dy = x - centre_x, y - centre_y  # (m, S, S)
-    r = half_size
+    """Pixel masks (m, S, S) of each image's shape; ids (m,) index ``SHAPE_NAMES``.
+
+    ``dx``, ``dy``: (m, S, S) offsets of each pixel from the shape's centre; ``r``: (m, 1, 1) half extent.
+    """
     circle = dx**2 + dy**2 <= r**2
     square = torch.maximum(dx.abs(), dy.abs()) <= 0.8 * r
     # Apex at the top, base at the bottom: half-width grows from 0 to r.
@@ -311,12 +267,6 @@ def _shape_masks(
     cross = ((dx.abs() <= r) & (dy.abs() <= arm)) | ((dy.abs() <= r) & (dx.abs() <= arm))
     all_shapes = torch.stack([circle, square, triangle, cross], dim=1)  # (m, 4, S, S)
     return all_shapes[torch.arange(len(shape_ids)), shape_ids]  # (m, S, S)
-
-
-def _pixel_centres(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coordinates of pixel centres: y (S, 1) and x (1, S); pixel i spans [i, i+1)."""
-    centres = torch.arange(size, dtype=torch.float32) + 0.5
-    return centres.view(-1, 1), centres.view(1, -1)
 
 
 def _uniform(g: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:

@@ -15,26 +15,20 @@ Both expose ``features`` (the trunk, whose output is what CAM needs) and ``fc``
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm  # a notebook widget in Jupyter, a text bar elsewhere
 
 from .hooks import eval_mode
 
-__all__ = [
-    "GAPNet",
-    "FlattenNet",
-    "TrainingHistory",
-    "train_model",
-    "predict",
-    "accuracy",
-    "count_parameters",
-]
+__all__ = ["GAPNet", "FlattenNet", "TrainingHistory", "train_model", "predict", "accuracy", "count_parameters"]
 
 DEFAULT_CHANNELS = (16, 32, 64, 128)
 
@@ -46,8 +40,7 @@ def _conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
     ReLUs are not in-place: in-place ReLUs break hooks that read activations.
     """
     blocks = []
-    in_channels = 3
-    for i, out_channels in enumerate(channels):
+    for i, (in_channels, out_channels) in enumerate(zip((3, *channels), channels)):
         layers = [
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
@@ -56,7 +49,6 @@ def _conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
         if i < len(channels) - 1:
             layers.append(nn.MaxPool2d(2))  # halve the resolution
         blocks.append(nn.Sequential(*layers))
-        in_channels = out_channels
     return nn.Sequential(*blocks)
 
 
@@ -73,7 +65,7 @@ class GAPNet(nn.Module):
 
     def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
         super().__init__()
-        with _seeded(seed):  # the initial weights depend only on the seed
+        with _seeded(seed):
             self.features = _conv_trunk(channels)
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.flatten = nn.Flatten()
@@ -167,24 +159,24 @@ def train_model(
     n = images.shape[0]
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
     history = TrainingHistory()
-    steps_per_epoch = (n + batch_size - 1) // batch_size
-    total_steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    total_steps = epochs * math.ceil(n / batch_size)
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
     bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
     start = time.perf_counter()
     step = 0
     for epoch in range(epochs):
+        if step == total_steps:
+            break  # max_steps reached
         model.train()
         order = torch.randperm(n, generator=generator)  # shuffled on the CPU: same order on any device
         loss_sum, correct, seen = 0.0, 0, 0
-        for batch in order.split(batch_size):
-            if step >= total_steps:
-                break
+        for batch in order.split(batch_size)[: total_steps - step]:  # max_steps may end an epoch early
             x = images[batch].to(device, non_blocking=True)  # (b, 3, H, W)
             y = labels[batch].to(device, non_blocking=True)  # (b,)
             logits = model(x)  # (b, K)
-            loss = loss_fn(logits, y)
+            loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -194,13 +186,12 @@ def train_model(
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-        if seen == 0:
-            break
         history.loss.append(loss_sum / seen)
         history.accuracy.append(correct / seen)
         if eval_dataset is not None:
             history.eval_accuracy.append(accuracy(model, eval_dataset))
-            bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.3f}", eval_acc=f"{history.eval_accuracy[-1]:.3f}")
+            eval_acc = f"{history.eval_accuracy[-1]:.3f}"
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.3f}", eval_acc=eval_acc)
     bar.close()
     history.seconds = time.perf_counter() - start
     optimizer.zero_grad(set_to_none=True)  # leave no .grad behind on the parameters

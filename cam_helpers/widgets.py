@@ -20,6 +20,7 @@ import functools
 import html
 import io
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -126,8 +127,7 @@ def _report_errors(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
-            result = method(self, *args, **kwargs)
-            return result
+            return method(self, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - the point is to show every error
             self._show_error(error)
             return None
@@ -208,11 +208,10 @@ class CAMExplorer:
         self._load_image(self.image_picker.value)
         self.image_picker.observe(self._on_image, names="value")
         self.upload.observe(self._on_upload, names="value")
-        self.class_picker.observe(self._on_class, names="value")
         self.class_search.observe(self._on_search, names="value")
-        self.layer_picker.observe(self._on_layer, names="value")
-        for control in (self.opacity, self.colormap, self.scale, self.show_box, self.threshold):
-            control.observe(self._on_style, names="value")
+        for control in (self.class_picker, self.layer_picker, self.opacity, self.colormap, self.scale,
+                        self.show_box, self.threshold):
+            control.observe(self._on_choice, names="value")
 
     # ------------------------------------------------------------------ display
     def _ipython_display_(self):
@@ -262,8 +261,7 @@ class CAMExplorer:
             "maps": {},  # (layer, class) -> raw map (h, w), ReLU'd
         }
         self.state.image_name = name or str(source)
-        self._busy = True  # set the pickers without triggering a redraw per change
-        try:
+        with self._quietly():  # set the pickers without a redraw per change
             self.class_picker.options = [
                 (self.text["class_option"].format(name=self.classifier.class_names[i], probability=p), int(i))
                 for p, i in zip(top.values.tolist(), top.indices.tolist())
@@ -273,8 +271,6 @@ class CAMExplorer:
             previous = self.layer_picker.value or self.classifier.feature_layer
             self.layer_picker.options = [(self._layer_label(l, sizes[l]), l) for l in self._layers]
             self.layer_picker.value = previous if previous in self._layers else self.classifier.feature_layer
-        finally:
-            self._busy = False
         self.render()
 
     def _raw_map(self, layer: str, class_index: int) -> torch.Tensor:
@@ -353,6 +349,15 @@ class CAMExplorer:
         )
 
     # ------------------------------------------------------------------ callbacks
+    @contextmanager
+    def _quietly(self):
+        """Change controls without their callbacks redrawing (or reloading) once per change."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
     @_report_errors
     def _on_image(self, change) -> None:
         if not self._busy:  # an upload sets the picker itself, then loads the image once
@@ -372,16 +377,14 @@ class CAMExplorer:
         except ImageLoadError as error:
             raise ImageLoadError(f"{name}: {error}") from None
         self.images[name] = picture
-        self._busy = True
-        try:
+        with self._quietly():  # the picker shows the upload; the image is loaded once, below
             self.image_picker.options = list(self.images)
             self.image_picker.value = name
-        finally:
-            self._busy = False
         self._load_image(picture, name=name)
 
     @_report_errors
-    def _on_class(self, change) -> None:
+    def _on_choice(self, change) -> None:
+        """A class, layer or overlay setting changed: redraw (the model does not run)."""
         if not self._busy and change["new"] is not None:
             self.render()
 
@@ -397,21 +400,8 @@ class CAMExplorer:
         options = list(self.class_picker.options)
         if index not in [v for _, v in options]:
             options.append((label, index))
-            self._busy = True
-            try:
+            with self._quietly():
                 self.class_picker.options = options
-            finally:
-                self._busy = False
         self.class_picker.value = index  # triggers render()
         if self.state.class_index != index:
-            self.render()
-
-    @_report_errors
-    def _on_layer(self, change) -> None:
-        if not self._busy and change["new"] is not None:
-            self.render()
-
-    @_report_errors
-    def _on_style(self, change) -> None:
-        if not self._busy:
             self.render()

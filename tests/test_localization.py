@@ -6,19 +6,20 @@ import pytest
 import torch
 
 from cam_helpers.localization import (
-    all_region_boxes,
-    box_accuracy,
     box_iou,
     boxes_from_maps,
     boxes_from_masks,
     center_box,
     center_box_baseline,
-    connected_regions,
     mass_inside_boxes,
-    max_box_acc,
-    max_box_acc_v2,
     threshold_sweep,
 )
+from cam_helpers.localization import _label, _prepare_maps, _Regions
+
+
+def _labels(masks: torch.Tensor) -> torch.Tensor:
+    """The region labels (B, H, W) that every box in the package is drawn from."""
+    return torch.from_numpy(_label(masks)[0])
 
 
 def _reference_regions(mask: torch.Tensor) -> list[set[tuple[int, int]]]:
@@ -58,10 +59,10 @@ def test_boxes_from_masks_is_the_tight_box_end_exclusive():
 
 
 @pytest.mark.parametrize("density", [0.3, 0.45, 0.6])
-def test_connected_regions_match_a_flood_fill(density):
+def test_labelled_regions_match_a_flood_fill(density):
     g = torch.Generator().manual_seed(int(density * 100))
     masks = torch.rand(6, 17, 23, generator=g) < density
-    labels = connected_regions(masks)
+    labels = _labels(masks)
     for mask, label in zip(masks, labels):
         assert bool(((label > 0) == mask).all())
         found = {}
@@ -71,20 +72,20 @@ def test_connected_regions_match_a_flood_fill(density):
         assert sorted(sorted(r) for r in found.values()) == expected
 
 
-def test_connected_regions_follow_a_long_snake():
+def test_labelled_regions_follow_a_long_snake():
     # A one-pixel-wide zigzag: the worst case for plain label spreading.
     mask = torch.zeros(1, 21, 21, dtype=torch.bool)
     mask[0, ::2, :] = True
     for row in range(1, 21, 2):
         mask[0, row, 20 if row % 4 == 1 else 0] = True
-    labels = connected_regions(mask)
+    labels = _labels(mask)
     assert labels[mask].unique().numel() == 1
 
 
 def test_diagonal_neighbours_are_connected():
     mask = torch.zeros(1, 5, 5, dtype=torch.bool)
     mask[0, 1, 1] = mask[0, 2, 2] = True
-    labels = connected_regions(mask)
+    labels = _labels(mask)
     assert labels[0, 1, 1] == labels[0, 2, 2] > 0
 
 
@@ -107,9 +108,9 @@ def test_largest_region_is_chosen_and_all_regions_finds_both():
     assert boxes_from_maps(maps, threshold=0.8)[0].tolist() == [2, 2, 6, 6]
     # Without the largest-region rule, the box spans both blobs.
     assert boxes_from_maps(maps, largest_region=False)[0].tolist() == [2, 2, 30, 35]
-    regions = all_region_boxes(maps, threshold=0.2)
-    assert len(regions) == 2
-    assert regions[0].tolist() == [[10, 20, 30, 35], [2, 2, 6, 6]]  # largest first
+    regions = _Regions.find(_prepare_maps(maps, None)[1] >= 0.2)
+    assert regions.owner.tolist() == [0, 0, 1, 1]  # two regions in each map, none across maps
+    assert sorted(regions.sizes.tolist()) == [16, 16, 300, 300]
 
 
 def test_low_resolution_maps_are_upsampled_to_the_image():
@@ -149,8 +150,9 @@ def test_box_accuracy_counts_maps_above_the_iou_level():
     maps[1, 4:14, 9:19] = 1  # shifted by half: IoU 1/3
     maps[2, 4:14, 6:16] = 1  # shifted by 2: IoU 80/120 = 2/3
     maps[3, 20:30, 20:30] = 1  # elsewhere: IoU 0
-    assert box_accuracy(maps, gt, iou_threshold=0.5) == pytest.approx(0.5)
-    assert box_accuracy(maps, gt, iou_threshold=0.3) == pytest.approx(0.75)
+    at_cams_threshold = threshold_sweep(maps, gt, thresholds=[0.2])
+    assert at_cams_threshold.accuracy_at(0.5).tolist() == pytest.approx([0.5])
+    assert at_cams_threshold.accuracy_at(0.3).tolist() == pytest.approx([0.75])
 
 
 def _maps_with_known_max_box_acc() -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,8 +178,7 @@ def test_max_box_acc_on_a_constructed_case():
     assert sweep.best_threshold == pytest.approx(0.3)  # the first threshold above the halo
     assert sweep.accuracy_at(0.5)[:3].tolist() == [0.0, 0.0, 0.0]  # whole image, then halo
     assert sweep.max_box_acc_v2 == pytest.approx(0.75)
-    assert max_box_acc(maps, gt) == pytest.approx(0.75)
-    assert max_box_acc_v2(maps, gt) == pytest.approx(0.75)
+    assert threshold_sweep(maps, gt, multi_contour=True).max_box_acc_v2 == pytest.approx(0.75)
 
 
 def test_max_box_acc_v2_scores_the_best_matching_region():
@@ -185,9 +186,9 @@ def test_max_box_acc_v2_scores_the_best_matching_region():
     maps[0, 0:20, 0:20] = 1.0  # a large wrong region
     maps[0, 30:38, 30:38] = 1.0  # the object, smaller
     gt = torch.tensor([[30, 30, 38, 38]])
-    assert max_box_acc(maps, gt) == 0.0  # CAM's largest region misses
-    assert max_box_acc_v2(maps, gt, multi_contour=False) == 0.0
-    assert max_box_acc_v2(maps, gt) == pytest.approx(1.0)
+    assert threshold_sweep(maps, gt).max_box_acc == 0.0  # CAM's largest region misses
+    assert threshold_sweep(maps, gt).max_box_acc_v2 == 0.0
+    assert threshold_sweep(maps, gt, multi_contour=True).max_box_acc_v2 == pytest.approx(1.0)
 
 
 def test_center_box_and_its_baseline():
@@ -221,4 +222,4 @@ def test_cuda_gives_the_same_boxes():
     on_gpu = boxes_from_maps(maps.cuda(), threshold=0.3)
     assert on_gpu.device.type == "cuda"
     assert on_gpu.cpu().tolist() == boxes_from_maps(maps, threshold=0.3).tolist()
-    assert max_box_acc(maps.cuda(), gt.cuda()) == pytest.approx(0.75)
+    assert threshold_sweep(maps.cuda(), gt.cuda()).max_box_acc == pytest.approx(0.75)
