@@ -122,7 +122,7 @@ class Classifier:
         if isinstance(classes, torch.Tensor):
             index = classes.long()
         else:
-            items = [classes] if isinstance(classes, (int, str)) else list(classes)
+            items = [classes] if isinstance(classes, (numbers.Number, str)) else list(classes)  # one class
             if items and all(isinstance(c, (list, tuple)) for c in items):
                 index = torch.tensor([[self.class_index(c) for c in row] for row in items])  # (B, n)
             else:

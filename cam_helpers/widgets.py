@@ -384,7 +384,7 @@ class CAMExplorer:
 
     @_report_errors
     def _on_choice(self, change) -> None:
-        """A class, layer or overlay setting changed: redraw (the model does not run)."""
+        """A class, layer or overlay setting changed: redraw (no forward pass; at most one backward)."""
         if not self._busy and change["new"] is not None:
             self.render()
 

@@ -177,7 +177,6 @@ def test_max_box_acc_on_a_constructed_case():
     assert sweep.max_box_acc == pytest.approx(0.75)
     assert sweep.best_threshold == pytest.approx(0.3)  # the first threshold above the halo
     assert sweep.accuracy_at(0.5)[:3].tolist() == [0.0, 0.0, 0.0]  # whole image, then halo
-    assert sweep.max_box_acc_v2 == pytest.approx(0.75)
     assert threshold_sweep(maps, gt, multi_contour=True).max_box_acc_v2 == pytest.approx(0.75)
 
 
@@ -186,9 +185,15 @@ def test_max_box_acc_v2_scores_the_best_matching_region():
     maps[0, 0:20, 0:20] = 1.0  # a large wrong region
     maps[0, 30:38, 30:38] = 1.0  # the object, smaller
     gt = torch.tensor([[30, 30, 38, 38]])
-    assert threshold_sweep(maps, gt).max_box_acc == 0.0  # CAM's largest region misses
-    assert threshold_sweep(maps, gt).max_box_acc_v2 == 0.0
-    assert threshold_sweep(maps, gt, multi_contour=True).max_box_acc_v2 == pytest.approx(1.0)
+    largest, every_region = threshold_sweep(maps, gt), threshold_sweep(maps, gt, multi_contour=True)
+    assert largest.max_box_acc == 0.0  # CAM's largest region misses
+    assert largest.accuracy.max().item() == 0.0
+    assert every_region.max_box_acc_v2 == pytest.approx(1.0)
+    # Each metric refuses the other's sweep instead of giving a number that looks right.
+    with pytest.raises(ValueError, match=r"MaxBoxAccV2 boxes every region.*multi_contour=True"):
+        largest.max_box_acc_v2
+    with pytest.raises(ValueError, match=r"MaxBoxAcc boxes the largest region only.*multi_contour=False"):
+        every_region.max_box_acc
 
 
 def test_center_box_and_its_baseline():

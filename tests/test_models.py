@@ -4,6 +4,7 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -168,6 +169,9 @@ def test_resolve_classes_on_the_classifier(lite0):
     assert lite0.resolve_classes(["espresso", 0], 1).tolist() == [[967, 0]]
     assert lite0.resolve_classes([["espresso"], [207]], 2).tolist() == [[967], [207]]
     assert lite0.resolve_classes(torch.tensor([[1, 2]]), 1).tolist() == [[1, 2]]
+    assert lite0.resolve_classes(np.int64(967), 1).tolist() == [[967]]  # e.g. from np.argmax
+    with pytest.raises(ValueError, match=r"3\.7 is not a class"):
+        lite0.resolve_classes(3.7, 1)
     with pytest.raises(ValueError, match=r"shape \(2, n\)"):
         lite0.resolve_classes([[1], [2], [3]], 2)
     with pytest.raises(ValueError, match="0..999"):

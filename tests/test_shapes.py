@@ -39,3 +39,4 @@ def test_trace_children_lists_every_stage(resnet18_random, random_batch):
     shapes = table.shapes()
     assert shapes["layer1"] == (64, 56, 56) and shapes["layer4"] == (512, 7, 7)
     assert shapes["fc"] == (1000,)
+    assert len(table) == len(shapes) and [row.step for row in table] == list(shapes)  # rows in order

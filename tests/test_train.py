@@ -134,16 +134,17 @@ def test_gap_model_learns_and_its_cam_beats_the_centre_box(trained_gap):
     held_out = test.subset(slice(0, 200))
     maps = _cams(model, held_out.images, held_out.labels)  # (200, 8, 8)
     sweep = threshold_sweep(maps, held_out.boxes, thresholds=torch.linspace(0, 1, 21), image_size=64)
+    sweep_v2 = threshold_sweep(maps, held_out.boxes, torch.linspace(0, 1, 21), image_size=64, multi_contour=True)
     centre = center_box_baseline(held_out.boxes, 64)
     print(
         f"\nGAPNet{SMALL}: trained in {seconds:.1f}s, test accuracy {test_accuracy:.3f}; "
         f"CAM MaxBoxAcc {sweep.max_box_acc:.3f} (threshold {sweep.best_threshold:.2f}), "
-        f"V2 {sweep.max_box_acc_v2:.3f}; centre box MaxBoxAcc {centre.max_box_acc:.3f}, "
+        f"V2 {sweep_v2.max_box_acc_v2:.3f}; centre box MaxBoxAcc {centre.max_box_acc:.3f}, "
         f"V2 {centre.max_box_acc_v2:.3f}"
     )
     assert test_accuracy >= 0.85
     assert sweep.max_box_acc >= centre.max_box_acc + 0.4
-    assert sweep.max_box_acc_v2 >= centre.max_box_acc_v2 + 0.3
+    assert sweep_v2.max_box_acc_v2 >= centre.max_box_acc_v2 + 0.3
 
 
 @pytest.mark.slow

@@ -164,3 +164,5 @@ def test_weights_url_matches_the_models_and_refuses_what_needs_no_download():
         weights_url("efficientnet_lite0")
     with pytest.raises(ValueError, match="Did you mean 'resnet18'"):
         weights_url("resnet81")
+    with pytest.raises(ValueError, match="Unknown model name 'ResNet-81'"):  # quoted as the learner typed it
+        weights_url("ResNet-81")
