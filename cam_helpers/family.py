@@ -324,7 +324,9 @@ def _gradient_maps(
 # --------------------------------------------------------------------------- #
 
 
-def _single(method: str):
+def _single(method: str, name: str, doc: str):
+    """A function ``name`` that runs :func:`cam_family` for one method and returns its maps (B, n, h, w)."""
+
     def run(
         model: Classifier | nn.Module,
         images: torch.Tensor,
@@ -334,26 +336,23 @@ def _single(method: str):
     ) -> torch.Tensor:
         return cam_family(model, images, layer, classes, methods=[method], **options).maps[method]
 
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = doc
     return run
 
 
-grad_cam_plus_plus = _single("gradcam++")
-grad_cam_plus_plus.__name__ = "grad_cam_plus_plus"
-grad_cam_plus_plus.__doc__ = "Grad-CAM++ maps (B, n, h, w); the arguments of :func:`cam_family`."
-xgrad_cam = _single("xgradcam")
-xgrad_cam.__name__ = "xgrad_cam"
-xgrad_cam.__doc__ = "XGrad-CAM maps (B, n, h, w); the arguments of :func:`cam_family`."
-layer_cam = _single("layercam")
-layer_cam.__name__ = "layer_cam"
-layer_cam.__doc__ = "LayerCAM maps (B, n, h, w) at one layer; for several layers see :func:`fused_layer_cam`."
-hires_cam = _single("hirescam")
-hires_cam.__name__ = "hires_cam"
-hires_cam.__doc__ = "HiResCAM maps (B, n, h, w); the arguments of :func:`cam_family`."
-score_cam = _single("scorecam")
-score_cam.__name__ = "score_cam"
-score_cam.__doc__ = (
+_SAME_ARGUMENTS = "the arguments of :func:`cam_family`."
+grad_cam_plus_plus = _single("gradcam++", "grad_cam_plus_plus", f"Grad-CAM++ maps (B, n, h, w); {_SAME_ARGUMENTS}")
+xgrad_cam = _single("xgradcam", "xgrad_cam", f"XGrad-CAM maps (B, n, h, w); {_SAME_ARGUMENTS}")
+layer_cam = _single(
+    "layercam", "layer_cam", "LayerCAM maps (B, n, h, w) at one layer; for several layers see :func:`fused_layer_cam`."
+)
+hires_cam = _single("hirescam", "hires_cam", f"HiResCAM maps (B, n, h, w); {_SAME_ARGUMENTS}")
+score_cam = _single(
+    "scorecam",
+    "score_cam",
     "Score-CAM maps (B, n, h, w): B * C masked forward passes in batches of "
-    "``score_cam_batch_size``, with a progress bar; the arguments of :func:`cam_family`."
+    f"``score_cam_batch_size``, with a progress bar; {_SAME_ARGUMENTS}",
 )
 
 
