@@ -12,6 +12,7 @@ Shapes are per image (the batch dimension is dropped), as in the post.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +52,7 @@ class ShapeTable:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ShapeRow]:
         return iter(self.rows)
 
     def __getitem__(self, step: str) -> ShapeRow:

@@ -180,32 +180,40 @@ def make_shapes(
     return SyntheticShapes(images, labels, boxes, masks, has_cue, cue_box, tuple(class_names))
 
 
-def _paint(p: SimpleNamespace, cue_region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (m, 3, S, S) and object masks (m, S, S) of one chunk of ``make_shapes``' draws."""
+def _paint(draws: SimpleNamespace, cue_region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (m, 3, S, S) and object masks (m, S, S) from one chunk of ``make_shapes``' random draws.
+
+    ``draws`` holds m images' values, shaped to broadcast over the pixels: (m, 1, 1) per image,
+    (m, 3, 1, 1) per colour, (m, D, 1, 1) per blob and (m, D, 3, 1, 1) per blob colour.
+    """
     s = cue_region.shape[0]
     centres = torch.arange(s, dtype=torch.float32) + 0.5  # pixel i spans [i, i + 1)
     y, x = centres.view(-1, 1), centres.view(1, -1)  # (S, 1), (1, S)
 
     # Background: base colour + blotches + stripes + grain, all (m, 3, S, S).
-    image = p.background_colour + F.interpolate(p.blotches, size=(s, s), mode="bicubic", align_corners=False)
-    along = x * torch.cos(p.stripe_angle) + y * torch.sin(p.stripe_angle)  # (m, S, S) across the stripes
-    stripes = torch.sin(2 * torch.pi * along / p.stripe_period + p.stripe_phase)
-    image += (p.stripe_amplitude * stripes).unsqueeze(1)
-    image += p.grain
+    blotches = F.interpolate(draws.blotches, size=(s, s), mode="bicubic", align_corners=False)
+    image = draws.background_colour + blotches
+    angle = draws.stripe_angle
+    along = x * torch.cos(angle) + y * torch.sin(angle)  # (m, S, S) position across the stripes
+    stripes = torch.sin(2 * torch.pi * along / draws.stripe_period + draws.stripe_phase)
+    image += (draws.stripe_amplitude * stripes).unsqueeze(1)
+    image += draws.grain
 
     # Distractors: small round blobs, painted one slot at a time for the whole chunk.
     for d in range(_MAX_DISTRACTORS):
-        blob = (x - p.blob_x[:, d]) ** 2 + (y - p.blob_y[:, d]) ** 2 <= p.blob_radius[:, d] ** 2  # (m, S, S)
-        blob &= p.blob_on[:, d]
-        image = torch.where(blob.unsqueeze(1), p.blob_colour[:, d], image)
+        squared_distance = (x - draws.blob_x[:, d]) ** 2 + (y - draws.blob_y[:, d]) ** 2  # (m, S, S)
+        blob = squared_distance <= draws.blob_radius[:, d] ** 2
+        blob &= draws.blob_on[:, d]
+        image = torch.where(blob.unsqueeze(1), draws.blob_colour[:, d], image)
 
     # The object goes on top of the clutter, so its mask is exactly what we see.
-    shape_mask = _shape_masks(p.shape_id, x - p.centre_x, y - p.centre_y, p.half_size)  # (m, S, S)
-    image = torch.where(shape_mask.unsqueeze(1), p.object_colour, image)
+    offset_x, offset_y = x - draws.centre_x, y - draws.centre_y  # (m, S, S) from the shape's centre
+    shape_mask = _shape_masks(draws.shape_id, offset_x, offset_y, draws.half_size)  # (m, S, S)
+    image = torch.where(shape_mask.unsqueeze(1), draws.object_colour, image)
 
     # The cue is a mark on top of everything; the few object pixels it hides
     # are no longer part of the visible object.
-    cue_here = cue_region & p.has_cue  # (m, S, S)
+    cue_here = cue_region & draws.has_cue  # (m, S, S)
     image = torch.where(cue_here.unsqueeze(1), torch.ones(()), image)
     return image.clamp_(0, 1), shape_mask & ~cue_here
 

@@ -65,7 +65,7 @@ class GAPNet(nn.Module):
 
     def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
         super().__init__()
-        with _seeded(seed):
+        with _seeded(seed):  # the initial weights depend only on the seed
             self.features = _conv_trunk(channels)
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.flatten = nn.Flatten()
@@ -97,7 +97,7 @@ class FlattenNet(nn.Module):
     ):
         super().__init__()
         side = image_size // 2 ** (len(channels) - 1)  # each pool halves the side
-        with _seeded(seed):
+        with _seeded(seed):  # the initial weights depend only on the seed
             self.features = _conv_trunk(channels)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(channels[-1] * side * side, num_classes)

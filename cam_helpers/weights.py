@@ -8,7 +8,7 @@ Where ``fetch_weights(url)`` looks, in this order:
 2. the torch cache, ``<torch hub dir>/checkpoints/<file name>``
    (``~/.cache/torch/hub/checkpoints``, or ``$TORCH_HOME/hub/checkpoints``
    when ``TORCH_HOME`` is set);
-3. a download into the torch cache with ``torch.hub.download_url_to_file``,
+3. a download into the torch cache with ``torch.hub.load_state_dict_from_url``,
    which checks the SHA-256 prefix in the file name (``resnet18-f37072fd.pth``).
 
 Without a network the download fails in seconds: the server is asked first
@@ -86,12 +86,14 @@ def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str,
             (CAM_HELPERS_OFFLINE), the server cannot be reached, or the file
             does not match its hash.
     """
-    path = find_weights(url) or _download(url, cached_weights_path(url).parent, timeout)
+    found = find_weights(url)
+    if found is None:
+        return _download(url, cached_weights_path(url).parent, timeout)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(found, map_location="cpu", weights_only=True)
     except Exception as error:
         raise WeightsUnavailableError(
-            f"the weights file {path} could not be read ({error}); delete it so it is downloaded again"
+            f"the weights file {found} could not be read ({error}); delete it so it is downloaded again"
         ) from error
 
 
@@ -156,7 +158,7 @@ def download_weights(
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(here, destination)
         elif not destination.exists():
-            _download(url, target, timeout, progress)
+            _download(url, target, timeout, progress)  # the state dict it also loads is not needed here
         paths.append(destination)
     return paths
 
@@ -165,8 +167,8 @@ def _file_name(url: str) -> str:
     return os.path.basename(urlparse(url).path)
 
 
-def _download(url: str, target: Path, timeout: float, progress: bool = False) -> Path:
-    """Download ``url`` into the folder ``target``, its hash checked; returns the file."""
+def _download(url: str, target: Path, timeout: float, progress: bool = False) -> dict[str, torch.Tensor]:
+    """Download ``url`` into the folder ``target`` (torch.hub checks the hash in its name) and load it."""
     if os.environ.get(OFFLINE_ENV):
         folder = os.environ.get(WEIGHTS_DIR_ENV)
         looked = f"{folder} ({WEIGHTS_DIR_ENV}) nor in {target}" if folder else target
@@ -175,13 +177,11 @@ def _download(url: str, target: Path, timeout: float, progress: bool = False) ->
             f"switched off ({OFFLINE_ENV} is set; unset it to download, or copy the file there)."
         )
     _check_reachable(url, timeout, target)
-    path = target / _file_name(url)
-    match = torch.hub.HASH_REGEX.search(path.name)  # "resnet18-f37072fd.pth" -> "f37072fd"
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), match.group(1) if match else None, progress=progress)
-        return path
-    except Exception as error:  # connection lost, hash mismatch ...
+        return torch.hub.load_state_dict_from_url(
+            url, model_dir=str(target), map_location="cpu", progress=progress, check_hash=True, weights_only=True
+        )
+    except Exception as error:  # connection lost, hash mismatch, unreadable file ...
         # torch.hub downloads into a temporary file and only keeps a complete, verified one.
         raise WeightsUnavailableError(
             f"could not download {url} ({type(error).__name__}: {error}). "
