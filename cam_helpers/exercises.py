@@ -1,24 +1,17 @@
 """Self-checking exercises: one checker per coding exercise of the notebooks.
 
-A learner studying alone needs to know whether an answer is right without
-reading the solution. So an exercise cell asks for a function or a value, and a
-checker tests it on hidden cases (random shapes, batches, edge cases) against a
-reference it keeps to itself:
+A learner studying alone needs to know whether an answer is right without reading the solution,
+so a checker tests the answer on hidden cases against a reference it keeps to itself:
 
     def cam_by_hand(features, weights):
         ...                                   # your code here
     check_cam_by_hand(cam_by_hand)            # ✓ or a hint; never the solution
 
-A checker never raises: "Run All" must not stop at an unanswered exercise. It
-returns a :class:`Verdict` that prints as one line and is truthy when the answer
-passed, so a solution cell can ``assert check_...(solution)``.
-
-How a checker is built (for whoever adds one): :func:`compare_on_cases` runs the
-answer and the reference on every case; when they differ, the first known
-:class:`Mistake` (a function reproducing a typical wrong answer, such as "forgot
-the ReLU") that the answer matches gives its hint. :func:`compare_value` does the
-same for a single value (a shape, a number). Messages are :class:`Text` in English
-and Korean; :func:`set_language` picks one (the Korean notebooks call ``set_language("ko")``).
+A checker never raises: "Run All" must not stop at an unanswered exercise. Its :class:`Verdict`
+prints as one line and is truthy when the answer passed, so a solution cell can ``assert`` it.
+Checkers are built on :func:`compare_on_cases` (a function, on hidden cases) or
+:func:`compare_value` (a single value), given typical wrong answers ("forgot the ReLU") and their
+hints in English and Korean (:func:`set_language`; the Korean notebooks call ``set_language("ko")``).
 """
 
 from __future__ import annotations
@@ -31,25 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cam import all_class_maps, class_activation_maps, logits_from_maps, normalize_maps
 from .family import layer_cam_maps, xgrad_cam_weights  # the references of the 08 checkers
 
 __all__ = [
-    "Text",
-    "Verdict",
-    "Case",
-    "Mistake",
-    "set_language",
-    "compare_on_cases",
-    "compare_value",
-    # one checker per coding exercise, grouped by notebook (00 .. 08)
-    "check_grid_cell_pixels",
-    "check_flatten_fc_weight_shape", "check_flat_position",
-    "check_logits_from_features", "check_all_class_cams",
-    "check_cam_by_hand", "check_normalize_map",
-    "check_grad_cam_weights", "check_grad_cam_from_cam",
-    "check_layer2_side", "check_resnet_stage_side",
-    "check_iou", "check_largest_region_box",
-    "check_spearman", "check_deletion_step",
+    "Text", "Verdict", "Case", "set_language", "compare_on_cases", "compare_value",
+    "check_grid_cell_pixels", "check_flatten_fc_weight_shape", "check_flat_position",
+    "check_logits_from_features", "check_all_class_cams", "check_cam_by_hand", "check_normalize_map",
+    "check_grad_cam_weights", "check_grad_cam_from_cam", "check_layer2_side", "check_resnet_stage_side",
+    "check_iou", "check_largest_region_box", "check_spearman", "check_deletion_step",
     "check_xgrad_cam_weights", "check_layer_cam",
 ]
 
@@ -59,10 +42,7 @@ _language = "en"
 
 @dataclass(frozen=True)
 class Text:
-    """A message in English, optionally Korean; shown in the language set by :func:`set_language`.
-
-    Placeholders like ``{case}`` are filled by :meth:`format`.
-    """
+    """A message in English, optionally Korean; placeholders like ``{case}`` are filled by :meth:`format`."""
 
     en: str
     ko: str | None = None
@@ -101,28 +81,25 @@ class Verdict:
 class Case:
     """One hidden test case: the arguments given to the answer and to the reference.
 
-    ``label`` says what is special about the case ("batch of 3", "one channel"),
-    so a failing case can be named without showing the expected output; a :class:`Text`
-    label is shown in the language set by :func:`set_language`.
+    ``label`` says what is special about the case ("batch of 3", "one channel"), so a failing case
+    can be named without showing the expected output.
     """
 
     label: str | Text
     args: tuple
 
 
-@dataclass
-class Mistake:
-    """A typical wrong answer, reproduced by ``wrong(*args)``, and the hint it earns."""
-
-    wrong: Callable[..., Any]
-    hint: Text
+def _case(en: str, ko: str, *args: Any) -> Case:
+    """A case named in both languages: ``_case("one channel", "채널 하나", features)``."""
+    return Case(Text(en, ko), args)
 
 
 _MESSAGES = {
     "not_yet": Text(
         "Not answered yet: replace the `...` with your code, then run this cell again.",
         "아직 답이 없습니다: `...` 자리에 코드를 쓰고 이 셀을 다시 실행하세요."),
-    "raised": Text("Your answer raised {error} on the case '{case}'.", "'{case}' 경우에 답이 오류를 냈습니다: {error}"),
+    "raised": Text("Your answer raised {error} on the case '{case}'.",
+                   "'{case}' 경우에 답이 오류를 냈습니다: {error}"),
     "not_tensor": Text(
         "On the case '{case}' your answer returned {got}; a tensor was expected.",
         "'{case}' 경우에 답이 {got}을(를) 돌려주었습니다. 텐서(tensor)가 나와야 합니다."),
@@ -139,12 +116,6 @@ _MESSAGES = {
     "passed_cases": Text("Right on all {n} hidden cases{extra}.", "숨겨진 {n}개 경우 모두 맞았습니다{extra}."),
     "passed_value": Text("Right: {got!r}.", "맞았습니다: {got!r}."),
 }
-
-
-def _message(key: str, **values: Any) -> str:
-    """One of the shared messages above, in the current language."""
-    return _MESSAGES[key].format(**values)
-
 
 # A computed output may differ from the reference by float rounding; a typed value (a count, a shape) less so.
 _CASE_TOLERANCE = 1e-4
@@ -165,7 +136,7 @@ def _clone(value: Any) -> Any:
 
 
 def _difference(got: Any, expected: Any, tolerance: float) -> tuple[str, dict] | None:
-    """None when got == expected (within ``tolerance``), else (message key, its values)."""
+    """None when got == expected (within ``tolerance``), else (key of :data:`_MESSAGES`, its values)."""
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             return "not_tensor", {"got": type(got).__name__}
@@ -178,34 +149,37 @@ def _difference(got: Any, expected: Any, tolerance: float) -> tuple[str, dict] |
         return None
     if isinstance(expected, float) or isinstance(got, float):
         try:
-            close = math.isclose(float(got), float(expected), rel_tol=tolerance, abs_tol=tolerance)
+            same = math.isclose(float(got), float(expected), rel_tol=tolerance, abs_tol=tolerance)
         except (TypeError, ValueError):
-            close = False
-        return None if close else ("value", {"got": got})
-    if isinstance(expected, (tuple, list, torch.Size)) and isinstance(got, (tuple, list, torch.Size)):
-        if len(got) == len(expected) and all(_difference(g, e, tolerance) is None for g, e in zip(got, expected)):
-            return None
-        return "value", {"got": got}
-    return None if got == expected else ("value", {"got": got})
+            same = False
+    elif isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)):  # torch.Size is a tuple
+        differences = [_difference(g, e, tolerance) for g, e in zip(got, expected)]
+        same = len(got) == len(expected) and not any(differences)
+    else:
+        try:
+            same = bool(got == expected)
+        except (RuntimeError, ValueError):  # a tensor or array of several numbers where one was expected
+            same = False
+    return None if same else ("value", {"got": got})
 
 
 def _label(case: Case) -> str:
     return case.label.format() if isinstance(case.label, Text) else case.label
 
 
-def _matches(got: Any, mistake: Mistake, case: Case) -> bool:
+def _matches(got: Any, wrong: Callable[..., Any], case: Case) -> bool:
     try:
-        wrong = mistake.wrong(*_clone(case.args))
+        wrong_output = wrong(*_clone(case.args))
     except Exception:  # a mistake that does not apply to this case
         return False
-    return _difference(got, wrong, _CASE_TOLERANCE) is None
+    return _difference(got, wrong_output, _CASE_TOLERANCE) is None
 
 
 def compare_on_cases(
     answer: Callable[..., Any] | None,
     reference: Callable[..., Any],
     cases: Iterable[Case],
-    mistakes: Sequence[Mistake] = (),
+    mistakes: Sequence[tuple[Callable[..., Any], Text]] = (),
     *,
     success: Text | None = None,
 ) -> Verdict:
@@ -214,32 +188,33 @@ def compare_on_cases(
     Args:
         answer: the learner's function (None or ``...`` means "not answered yet").
         reference: the right function; never shown.
-        cases: hidden cases, each with a label that names what it tests.
-        mistakes: typical wrong answers; the first one the answer matches gives its hint.
-        success: an extra sentence for a right answer (what it proves), in both languages.
+        mistakes: (wrong function, hint) pairs, typical wrong answers; the first one the answer
+            matches gives its hint (``{case}`` in it names the case).
+        success: an extra sentence for a right answer (what it proves).
     """
     if _is_placeholder(answer):
-        return Verdict(False, _message("not_yet"))
+        return Verdict(False, _MESSAGES["not_yet"].format())
     cases = list(cases)
     for case in cases:
         expected = reference(*_clone(case.args))
         try:
             got = answer(*_clone(case.args))
         except Exception as error:  # the learner's bug: say where, do not stop Run All
-            return Verdict(False, _message("raised", case=_label(case), error=f"{type(error).__name__}: {error}"))
+            error_text = f"{type(error).__name__}: {error}"
+            return Verdict(False, _MESSAGES["raised"].format(case=_label(case), error=error_text))
         if _is_placeholder(got):
-            return Verdict(False, _message("not_yet"))
+            return Verdict(False, _MESSAGES["not_yet"].format())
         problem = _difference(got, expected, _CASE_TOLERANCE)
         if problem is None:
             continue
-        for mistake in mistakes:
-            if _matches(got, mistake, case):
-                return Verdict(False, mistake.hint.format(case=_label(case)))
+        for wrong, hint in mistakes:
+            if _matches(got, wrong, case):
+                return Verdict(False, hint.format(case=_label(case)))
         key, values = problem
         key = "case_value" if key == "value" else key  # a wrong number: say on which case
-        return Verdict(False, _message(key, case=_label(case), **values))
+        return Verdict(False, _MESSAGES[key].format(case=_label(case), **values))
     extra = " " + success.format() if success else ""
-    return Verdict(True, _message("passed_cases", n=len(cases), extra=extra))
+    return Verdict(True, _MESSAGES["passed_cases"].format(n=len(cases), extra=extra))
 
 
 def compare_value(
@@ -249,22 +224,16 @@ def compare_value(
     *,
     success: Text | None = None,
 ) -> Verdict:
-    """Check a single value (a shape, a count, a class name) against the expected one.
-
-    ``mistakes`` pairs a typical wrong value with its hint.
-    """
+    """Check a single value (a shape, a count); ``mistakes`` pairs a wrong value with its hint."""
     if _is_placeholder(answer):
-        return Verdict(False, _message("not_yet"))
+        return Verdict(False, _MESSAGES["not_yet"].format())
     if _difference(answer, expected, _VALUE_TOLERANCE) is None:
         extra = (" " + success.format()) if success else ""
-        return Verdict(True, _message("passed_value", got=answer) + extra)
+        return Verdict(True, _MESSAGES["passed_value"].format(got=answer) + extra)
     for wrong, hint in mistakes:
         if _difference(answer, wrong, _VALUE_TOLERANCE) is None:
             return Verdict(False, hint.format(got=answer))
-    return Verdict(False, _message("value", got=answer))
-
-
-# --- Checkers for notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step) ---
+    return Verdict(False, _MESSAGES["value"].format(got=answer))
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
@@ -272,60 +241,49 @@ def _randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+# --- Notebooks 00 (Start here), 01 (The traditional classifier), 02 (The GAP pipeline), 03 (CAM step by step)
 def check_grid_cell_pixels(answer: Any) -> Verdict:
     """Notebook 00: how many input pixels wide is one cell of the 7x7 map on a 224x224 input? (32)"""
-    return compare_value(
-        answer,
-        224 // 7,
-        [
-            (7, Text(
-                "7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?",
-                "7은 한 줄에 놓인 칸의 개수입니다. 224픽셀 가운데 한 칸이 몇 픽셀을 맡을까요?")),
-            (49, Text(
-                "49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.",
-                "49는 격자 전체의 칸 수입니다. 묻는 것은 한 칸의 너비, 즉 픽셀 몇 개인지입니다.")),
-            (224 / 49, Text(
-                "Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.",
-                "너비(224픽셀)를 49칸 전체가 아니라 한 줄의 칸 수(7)로 나누세요.")),
-            (32 * 32, Text(
-                "1024 is the cell's area in pixels; the question asks for its width.",
-                "1024는 한 칸의 넓이(픽셀 수)입니다. 묻는 것은 너비입니다.")),
-        ],
-        success=Text("Each cell stands for a 32x32 patch of the input.", "격자 한 칸은 입력의 32x32 조각에 해당합니다."),
-    )
+    return compare_value(answer, 224 // 7, mistakes=[
+        (7, Text(
+            "7 is the number of cells in a row; how many pixels of the 224 does each cell stand for?",
+            "7은 한 줄에 놓인 칸의 개수입니다. 224픽셀 가운데 한 칸이 몇 픽셀을 맡을까요?")),
+        (49, Text(
+            "49 is the number of cells in the whole grid; the question is the width of one cell, in pixels.",
+            "49는 격자 전체의 칸 수입니다. 묻는 것은 한 칸의 너비, 즉 픽셀 몇 개인지입니다.")),
+        (224 / 49, Text(
+            "Divide the width (224 pixels) by the cells in ONE row (7), not by all 49 cells.",
+            "너비(224픽셀)를 49칸 전체가 아니라 한 줄의 칸 수(7)로 나누세요.")),
+        (32 * 32, Text(
+            "1024 is the cell's area in pixels; the question asks for its width.",
+            "1024는 한 칸의 넓이(픽셀 수)입니다. 묻는 것은 너비입니다.")),
+    ], success=Text("Each cell stands for a 32x32 patch of the input.", "격자 한 칸은 입력의 32x32 조각에 해당합니다."))
 
 
 def check_flatten_fc_weight_shape(answer: Any) -> Verdict:
-    """Notebook 01: the FC weight shape of a flatten head on the offline model.
-
-    The offline model's last conv layer is [1280, 7, 7] and it has 1000 classes;
-    the answer is ``(out_features, in_features)`` of ``nn.Linear``: (1000, 62720).
-    """
-    return compare_value(
-        answer,
-        (1000, 1280 * 7 * 7),
-        [
-            ((1000, 1280), Text(
-                "That is the GAP head's weight, one column per channel (the post's [N, 512] slip). "
-                "Flatten keeps every number of [1280, 7, 7], so each class needs one weight per channel AND position.",
-                "그것은 채널마다 열이 하나인 GAP 헤드의 가중치입니다 (원문 포스팅이 [N, 512]라고 적은 것과 같은, 흔한 혼동이에요). "
-                "펼치기(flatten)는 [1280, 7, 7]의 숫자를 하나도 버리지 않으므로, 클래스마다 채널과 위치의 짝 하나하나에 가중치가 필요합니다.")),
-            ((1280 * 7 * 7, 1000), Text(
-                "Right numbers, wrong order: nn.Linear stores its weight as (out_features, in_features), "
-                "one row per class.",
-                "숫자는 맞지만 순서가 반대입니다. nn.Linear는 가중치를 (out_features, in_features)로, "
-                "즉 클래스마다 행 하나로 저장합니다.")),
-            ((1000, 512 * 7 * 7), Text(
-                "25088 = 512 x 7 x 7 is ResNet18's flatten length; this model has 1280 channels.",
-                "25088 = 512 x 7 x 7은 ResNet18을 펼친 길이입니다. 이 모델의 채널은 1280개입니다.")),
-            ((1000, 1280 * 7), Text(
-                "A 7x7 map has 49 positions, not 7: count rows times columns.",
-                "7x7 맵의 위치는 7개가 아니라 49개입니다. 행 수와 열 수를 곱하세요.")),
-        ],
-        success=Text(
-            "A flatten head has h x w = 49 times the weights of a GAP head, whatever the channel count.",
-            "채널이 몇 개든, 펼치기 헤드의 가중치는 GAP 헤드의 h x w = 49배입니다."),
-    )
+    """Notebook 01: the ``(out_features, in_features)`` of a flatten head's ``nn.Linear`` on the
+    offline model, whose last conv layer is [1280, 7, 7], with 1000 classes: (1000, 62720)."""
+    return compare_value(answer, (1000, 1280 * 7 * 7), mistakes=[
+        ((1000, 1280), Text(
+            "That is the GAP head's weight, one column per channel (the post's [N, 512] slip). Flatten "
+            "keeps every number of [1280, 7, 7], so each class needs one weight per channel AND position.",
+            "그것은 채널마다 열이 하나인 GAP 헤드의 가중치입니다 (원문 포스팅이 [N, 512]라고 적은 것과 같은, "
+            "흔한 혼동이에요). 펼치기(flatten)는 [1280, 7, 7]의 숫자를 하나도 버리지 않으므로, "
+            "클래스마다 채널과 위치의 짝 하나하나에 가중치가 필요합니다.")),
+        ((1280 * 7 * 7, 1000), Text(
+            "Right numbers, wrong order: nn.Linear stores its weight as (out_features, in_features), "
+            "one row per class.",
+            "숫자는 맞지만 순서가 반대입니다. nn.Linear는 가중치를 (out_features, in_features)로, "
+            "즉 클래스마다 행 하나로 저장합니다.")),
+        ((1000, 512 * 7 * 7), Text(
+            "25088 = 512 x 7 x 7 is ResNet18's flatten length; this model has 1280 channels.",
+            "25088 = 512 x 7 x 7은 ResNet18을 펼친 길이입니다. 이 모델의 채널은 1280개입니다.")),
+        ((1000, 1280 * 7), Text(
+            "A 7x7 map has 49 positions, not 7: count rows times columns.",
+            "7x7 맵의 위치는 7개가 아니라 49개입니다. 행 수와 열 수를 곱하세요.")),
+    ], success=Text(
+        "A flatten head has h x w = 49 times the weights of a GAP head, whatever the channel count.",
+        "채널이 몇 개든, 펼치기 헤드의 가중치는 GAP 헤드의 h x w = 49배입니다."))
 
 
 def _flat_position(channel: int, row: int, column: int, shape: tuple[int, int, int]) -> int:
@@ -335,292 +293,221 @@ def _flat_position(channel: int, row: int, column: int, shape: tuple[int, int, i
 def check_flat_position(answer: Callable[..., Any] | None) -> Verdict:
     """Notebook 01: ``flat_position(channel, row, column, shape)`` -> index in the flattened vector.
 
-    ``shape`` is (C, h, w) of one image's features; ``features.flatten()`` goes
-    channel by channel, then row by row.
+    ``shape`` is (C, h, w) of one image's features; ``features.flatten()`` goes channel by channel,
+    then row by row.
     """
-    cases = [
-        Case(Text("ResNet18's [512, 7, 7], channel 3, row 2, column 5", ko="ResNet18의 [512, 7, 7], 채널 3, 행 2, 열 5"),
-             (3, 2, 5, (512, 7, 7))),
-        Case(Text("the very first number", ko="맨 첫 번째 숫자"), (0, 0, 0, (512, 7, 7))),
-        Case(Text("the very last number of [1280, 7, 7]", ko="[1280, 7, 7]의 맨 마지막 숫자"), (1279, 6, 6, (1280, 7, 7))),
-        Case(Text("a non-square [8, 5, 6] map", ko="정사각형이 아닌 [8, 5, 6] 맵"), (2, 4, 1, (8, 5, 6))),
-        Case(Text("a tall [3, 10, 2] map", ko="세로로 긴 [3, 10, 2] 맵"), (1, 7, 1, (3, 10, 2))),
-    ]
-    mistakes = [
-        Mistake(lambda ch, r, col, shape: ch * 49 + r * 7 + col, Text(
+    return compare_on_cases(answer, _flat_position, cases=[
+        _case("ResNet18's [512, 7, 7], channel 3, row 2, column 5", "ResNet18의 [512, 7, 7], 채널 3, 행 2, 열 5",
+              3, 2, 5, (512, 7, 7)),
+        _case("the very first number", "맨 첫 번째 숫자", 0, 0, 0, (512, 7, 7)),
+        _case("the very last number of [1280, 7, 7]", "[1280, 7, 7]의 맨 마지막 숫자", 1279, 6, 6, (1280, 7, 7)),
+        _case("a non-square [8, 5, 6] map", "정사각형이 아닌 [8, 5, 6] 맵", 2, 4, 1, (8, 5, 6)),
+        _case("a tall [3, 10, 2] map", "세로로 긴 [3, 10, 2] 맵", 1, 7, 1, (3, 10, 2)),
+    ], mistakes=[
+        (lambda ch, r, col, shape: ch * 49 + r * 7 + col, Text(
             "Right on a 7x7 grid only: use the height and width from `shape` instead of 49 and 7.",
             "7x7 격자에서만 맞습니다. 49와 7 대신 `shape`에서 꺼낸 높이와 너비를 쓰세요.")),
-        Mistake(lambda ch, r, col, shape: (r * shape[2] + col) * shape[0] + ch, Text(
-            "That is channels-last order. PyTorch stores (C, h, w): all of channel 0 first, then channel 1, ...",
-            "채널이 맨 뒤에 오는(channels-last) 순서입니다. PyTorch는 (C, h, w)로 저장합니다: 채널 0 전체가 먼저, 그다음 채널 1, ...")),
-        Mistake(lambda ch, r, col, shape: ch * shape[1] * shape[2] + col * shape[1] + r, Text(
-            "Rows and columns are swapped: within a channel, flatten goes row by row, so a row is `width` numbers long.",
+        (lambda ch, r, col, shape: (r * shape[2] + col) * shape[0] + ch, Text(
+            "That is channels-last order. PyTorch stores (C, h, w): "
+            "all of channel 0 first, then channel 1, ...",
+            "채널이 맨 뒤에 오는(channels-last) 순서입니다. PyTorch는 (C, h, w)로 저장합니다: "
+            "채널 0 전체가 먼저, 그다음 채널 1, ...")),
+        (lambda ch, r, col, shape: ch * shape[1] * shape[2] + col * shape[1] + r, Text(
+            "Rows and columns are swapped: within a channel, flatten goes row by row, "
+            "so a row is `width` numbers long.",
             "행과 열이 바뀌었습니다. 한 채널 안에서 펼치기는 행 단위로 나아가므로, 한 행의 길이는 `width`개입니다.")),
-    ]
-    return compare_on_cases(answer, _flat_position, cases, mistakes)
-
-
-def _logits_from_features(features: torch.Tensor, fc_weight: torch.Tensor, fc_bias: torch.Tensor) -> torch.Tensor:
-    pooled = features.mean(dim=(2, 3))  # (B, C): global average pooling
-    return pooled @ fc_weight.T + fc_bias  # (B, K)
+    ])
 
 
 def check_logits_from_features(answer: Callable[..., Any] | None) -> Verdict:
-    """Notebook 02: ``logits_from_features(features (B, C, h, w), fc_weight (K, C), fc_bias (K,))`` -> (B, K).
-
-    GAP, then the FC layer: the model's head written by hand.
-    """
-    cases = [
-        Case(Text("batch 1, 4 channels, 3x3, 5 classes", ko="배치 크기 1, 채널 4개, 3x3, 클래스 5개"),
-             (_randn(1, 4, 3, 3, seed=1), _randn(5, 4, seed=2), _randn(5, seed=3))),
-        Case(Text("batch 3, 6 channels, 7x7, 2 classes", ko="배치 크기 3, 채널 6개, 7x7, 클래스 2개"),
-             (_randn(3, 6, 7, 7, seed=4), _randn(2, 6, seed=5), _randn(2, seed=6))),
-        Case(Text("a non-square 2x5 map", ko="정사각형이 아닌 2x5 맵"),
-             (_randn(2, 3, 2, 5, seed=7), _randn(4, 3, seed=8), _randn(4, seed=9))),
-        Case(Text("one channel, one class", ko="채널 하나, 클래스 하나"),
-             (_randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12))),
-    ]
-    mistakes = [
-        Mistake(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text(
+    """Notebook 02: the model's head by hand, GAP then FC:
+    ``logits_from_features(features (B, C, h, w), fc_weight (K, C), fc_bias (K,))`` -> (B, K)."""
+    # The reference: the mean of a CAM made with the bias is the logit.
+    return compare_on_cases(answer, lambda f, w, b: logits_from_maps(all_class_maps(f, w, b)), cases=[
+        _case("batch 1, 4 channels, 3x3, 5 classes", "배치 크기 1, 채널 4개, 3x3, 클래스 5개",
+              _randn(1, 4, 3, 3, seed=1), _randn(5, 4, seed=2), _randn(5, seed=3)),
+        _case("batch 3, 6 channels, 7x7, 2 classes", "배치 크기 3, 채널 6개, 7x7, 클래스 2개",
+              _randn(3, 6, 7, 7, seed=4), _randn(2, 6, seed=5), _randn(2, seed=6)),
+        _case("a non-square 2x5 map", "정사각형이 아닌 2x5 맵",
+              _randn(2, 3, 2, 5, seed=7), _randn(4, 3, seed=8), _randn(4, seed=9)),
+        _case("one channel, one class", "채널 하나, 클래스 하나",
+              _randn(2, 1, 4, 4, seed=10), _randn(1, 1, seed=11), _randn(1, seed=12)),
+    ], mistakes=[
+        (lambda f, w, b: f.mean(dim=(2, 3)) @ w.T, Text(
             "Almost: the FC layer also adds its bias, one number per class.",
             "거의 다 왔습니다: 완전 연결층은 편향(bias)도 더합니다. 클래스마다 숫자 하나씩입니다.")),
-        Mistake(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
+        (lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b, Text(
             "GAP takes the *average* of each map, not the sum: your values are h x w times too large.",
             "GAP는 맵마다 합이 아니라 *평균*을 냅니다: 지금 값은 h x w배만큼 큽니다.")),
-        Mistake(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text(
+        (lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b, Text(
             "That is global *max* pooling; this head averages.",
             "그것은 전역 *최대* 풀링입니다. 이 헤드는 평균을 냅니다.")),
-        Mistake(lambda f, w, b: f.mean(dim=(1, 2, 3))[:, None] * w.sum(dim=1) + b, Text(
-            "You averaged over the channels too: GAP averages over positions (h, w) only and keeps one number per channel.",
+        (lambda f, w, b: f.mean(dim=(1, 2, 3))[:, None] * w.sum(dim=1) + b, Text(
+            "You averaged over the channels too: GAP averages over positions (h, w) only "
+            "and keeps one number per channel.",
             "채널까지 평균을 냈습니다: GAP는 위치 (h, w)에 대해서만 평균을 내고, 채널마다 숫자 하나를 남깁니다.")),
-    ]
-    return compare_on_cases(
-        answer, _logits_from_features, cases, mistakes,
-        success=Text("This is exactly the model's head: GAP, then FC.", "모델의 헤드와 똑같습니다: GAP, 그다음 FC."),
-    )
-
-
-def _all_class_cams(features: torch.Tensor, fc_weight: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("bchw,kc->bkhw", features, fc_weight)  # (B, K, h, w)
+    ], success=Text("This is exactly the model's head: GAP, then FC.", "모델의 헤드와 똑같습니다: GAP, 그다음 FC."))
 
 
 def check_all_class_cams(answer: Callable[..., Any] | None) -> Verdict:
-    """Notebook 02: ``all_class_cams(features (B, C, h, w), fc_weight (K, C))`` -> (B, K, h, w), no bias.
-
-    M[b, k] = sum_c fc_weight[k, c] * features[b, c], for every image and class at once.
-    """
-    cases = [
+    """Notebook 02: ``all_class_cams(features (B, C, h, w), fc_weight (K, C))`` -> (B, K, h, w), no bias:
+    M[b, k] = sum_c fc_weight[k, c] * features[b, c], for every image and class at once."""
+    return compare_on_cases(answer, all_class_maps, cases=[
         # First, so that reading the weight as (C, K) runs and earns its hint instead of a shape error.
-        Case(Text("as many classes as channels", ko="클래스 수와 채널 수가 같음"),
-             (_randn(2, 5, 4, 4, seed=27), _randn(5, 5, seed=28))),
-        Case(Text("batch 1, 4 channels, 3x3, 5 classes", ko="배치 크기 1, 채널 4개, 3x3, 클래스 5개"),
-             (_randn(1, 4, 3, 3, seed=21), _randn(5, 4, seed=22))),
-        Case(Text("batch 2, 6 channels, 7x7, 3 classes", ko="배치 크기 2, 채널 6개, 7x7, 클래스 3개"),
-             (_randn(2, 6, 7, 7, seed=23), _randn(3, 6, seed=24))),
-        Case(Text("a non-square 2x5 map", ko="정사각형이 아닌 2x5 맵"), (_randn(3, 3, 2, 5, seed=25), _randn(4, 3, seed=26))),
-    ]
-    mistakes = [
-        Mistake(lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
-            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, it does not average them.",
+        _case("as many classes as channels", "클래스 수와 채널 수가 같음",
+              _randn(2, 5, 4, 4, seed=27), _randn(5, 5, seed=28)),
+        _case("batch 1, 4 channels, 3x3, 5 classes", "배치 크기 1, 채널 4개, 3x3, 클래스 5개",
+              _randn(1, 4, 3, 3, seed=21), _randn(5, 4, seed=22)),
+        _case("batch 2, 6 channels, 7x7, 3 classes", "배치 크기 2, 채널 6개, 7x7, 클래스 3개",
+              _randn(2, 6, 7, 7, seed=23), _randn(3, 6, seed=24)),
+        _case("a non-square 2x5 map", "정사각형이 아닌 2x5 맵", _randn(3, 3, 2, 5, seed=25), _randn(4, 3, seed=26)),
+    ], mistakes=[
+        (lambda f, w: torch.einsum("bchw,kc->bkhw", f, w) / f.shape[1], Text(
+            "Your maps are C times too small: CAM *sums* the weighted maps over the channels, "
+            "it does not average them.",
             "맵이 C배만큼 작습니다: CAM은 가중치를 곱한 맵을 채널을 따라 *더합니다*. 평균을 내지 않습니다.")),
-        Mistake(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w), Text(
-            "The weight is (K, C): one row per class. Your einsum reads it as (C, K); write its letters as 'kc'.",
-            "가중치의 형태는 (K, C)입니다: 클래스마다 행이 하나입니다. 지금 einsum은 가중치를 (C, K)로 읽습니다. 가중치의 글자를 'kc'로 쓰세요.")),
-        Mistake(lambda f, w: torch.einsum("bchw,kc->bkwh", f, w), Text(
+        (lambda f, w: torch.einsum("bchw,ck->bkhw", f, w), Text(
+            "The weight is (K, C): one row per class. "
+            "Your einsum reads it as (C, K); write its letters as 'kc'.",
+            "가중치의 형태는 (K, C)입니다: 클래스마다 행이 하나입니다. 지금 einsum은 가중치를 (C, K)로 읽습니다. "
+            "가중치의 글자를 'kc'로 쓰세요.")),
+        (lambda f, w: torch.einsum("bchw,kc->bkwh", f, w), Text(
             "Height and width came out swapped: keep 'hw' in the same order on both sides of '->'.",
             "높이와 너비가 뒤바뀌었습니다: '->' 양쪽에서 'hw'의 순서를 같게 두세요.")),
-        Mistake(lambda f, w: torch.einsum("bchw,kc->bk", f, w), Text(
+        (lambda f, w: torch.einsum("bchw,kc->bk", f, w), Text(
             "You summed over the positions too: a map keeps h and w in its output ('->bkhw').",
             "위치까지 더해 버렸습니다: 맵은 출력에 h와 w를 남깁니다 ('->bkhw').")),
-    ]
-    return compare_on_cases(
-        answer, _all_class_cams, cases, mistakes,
-        success=Text("Every class's map for every image in one line.", "모든 이미지의 모든 클래스 맵을 한 줄로 만들었습니다."),
-    )
-
-
-def _cam_by_hand(features: torch.Tensor, fc_weight: torch.Tensor, class_index: int) -> torch.Tensor:
-    w = fc_weight[class_index]  # (C,): the class's row
-    return (w[:, None, None] * features).sum(dim=0)  # (C, h, w) -> (h, w)
-
-
-def _min_max_each_channel(features: torch.Tensor) -> torch.Tensor:
-    low = features.amin(dim=(1, 2), keepdim=True)
-    return (features - low) / (features.amax(dim=(1, 2), keepdim=True) - low)
+    ], success=Text("Every class's map for every image in one line.", "모든 이미지의 모든 클래스 맵을 한 줄로 만들었습니다."))
 
 
 def check_cam_by_hand(answer: Callable[..., Any] | None) -> Verdict:
-    """Notebook 03: ``cam_by_hand(features (C, h, w), fc_weight (K, C), class_index)`` -> (h, w).
-
-    M_c(x, y) = sum_k w_k^c f_k(x, y): the raw map, no bias, no ReLU, no normalisation.
-    """
-    cases = [
-        Case(Text("4 channels, 3x3, class 1 of 3", ko="채널 4개, 3x3, 클래스 3개 중 1번"),
-             (_randn(4, 3, 3, seed=31), _randn(3, 4, seed=32), 1)),
-        Case(Text("8 channels, 7x7, class 0 of 5", ko="채널 8개, 7x7, 클래스 5개 중 0번"),
-             (_randn(8, 7, 7, seed=33), _randn(5, 8, seed=34), 0)),
-        Case(Text("the last class, a non-square 2x5 map", ko="마지막 클래스, 정사각형이 아닌 2x5 맵"),
-             (_randn(6, 2, 5, seed=35), _randn(4, 6, seed=36), 3)),
-        Case(Text("one channel", ko="채널 하나"), (_randn(1, 4, 4, seed=37), _randn(2, 1, seed=38), 1)),
-    ]
-    mistakes = [
-        Mistake(lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
+    """Notebook 03: ``cam_by_hand(features (C, h, w), fc_weight (K, C), class_index)`` -> (h, w):
+    M_c(x, y) = sum_k w_k^c f_k(x, y), the raw map (no bias, no ReLU, no normalisation)."""
+    # The reference: one image (1, C, h, w), one class -> (1, 1, h, w) -> (h, w).
+    return compare_on_cases(answer, lambda f, w, c: class_activation_maps(f[None], w, c)[0, 0], cases=[
+        _case("4 channels, 3x3, class 1 of 3", "채널 4개, 3x3, 클래스 3개 중 1번",
+              _randn(4, 3, 3, seed=31), _randn(3, 4, seed=32), 1),
+        _case("8 channels, 7x7, class 0 of 5", "채널 8개, 7x7, 클래스 5개 중 0번",
+              _randn(8, 7, 7, seed=33), _randn(5, 8, seed=34), 0),
+        _case("the last class, a non-square 2x5 map", "마지막 클래스, 정사각형이 아닌 2x5 맵",
+              _randn(6, 2, 5, seed=35), _randn(4, 6, seed=36), 3),
+        _case("one channel", "채널 하나", _randn(1, 4, 4, seed=37), _randn(2, 1, seed=38), 1),
+    ], mistakes=[
+        (lambda f, w, c: (w.sum(dim=0)[:, None, None] * f).sum(dim=0), Text(
             "You mixed the weights of all classes: use only the class's row, fc_weight[class_index].",
             "모든 클래스의 가중치를 섞었습니다: 그 클래스의 행 fc_weight[class_index]만 쓰세요.")),
-        Mistake(lambda f, w, c: (w[0][:, None, None] * f).sum(dim=0), Text(
+        (lambda f, w, c: (w[0][:, None, None] * f).sum(dim=0), Text(
             "You always used row 0: the class's weights are the row fc_weight[class_index].",
             "늘 0번 행을 썼습니다: 그 클래스의 가중치는 fc_weight[class_index] 행입니다.")),
-        Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=1), Text(
-            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, dimension 0 of (C, h, w).",
+        (lambda f, w, c: (w[c][:, None, None] * f).sum(dim=1), Text(
+            "Summed over the wrong axis: the map keeps (h, w) and adds up the channels, "
+            "dimension 0 of (C, h, w).",
             "엉뚱한 축을 따라 더했습니다: 맵은 (h, w)를 남기고 채널, 즉 (C, h, w)의 0번 차원을 따라 더합니다.")),
-        Mistake(lambda f, w, c: (w[c][:, None, None] * f).mean(dim=0), Text(
+        (lambda f, w, c: (w[c][:, None, None] * f).mean(dim=0), Text(
             "CAM sums the weighted channels; you averaged them (C times too small).",
             "CAM은 가중치를 곱한 채널들을 더합니다. 지금은 평균을 냈습니다 (C배만큼 작습니다).")),
-        Mistake(lambda f, w, c: (w[c][:, None, None] * _min_max_each_channel(f)).sum(dim=0), Text(
-            "You normalised the feature maps before weighing them. Weigh the raw maps first; normalise only the finished map, for display.",
-            "가중치를 곱하기 전에 특징 맵을 정규화했습니다. 원래 특징 맵에 먼저 가중치를 곱하세요. 정규화는 다 만든 맵을 보여 줄 때만 합니다.")),
-        Mistake(lambda f, w, c: (w[c][:, None, None] * f).sum(dim=0).clamp_min(0), Text(
+        (lambda f, w, c: (w[c][:, None, None] * normalize_maps(f)).sum(dim=0), Text(
+            "You normalised the feature maps before weighing them. "
+            "Weigh the raw maps first; normalise only the finished map, for display.",
+            "가중치를 곱하기 전에 특징 맵을 정규화했습니다. 원래 특징 맵에 먼저 가중치를 곱하세요. "
+            "정규화는 다 만든 맵을 보여 줄 때만 합니다.")),
+        (lambda f, w, c: (w[c][:, None, None] * f).sum(dim=0).clamp_min(0), Text(
             "No ReLU here: the raw map keeps its negative cells (evidence against the class).",
             "여기서는 ReLU를 쓰지 않습니다: 원래 맵은 음수 칸(그 클래스에 반하는 근거)을 그대로 둡니다.")),
-    ]
-    return compare_on_cases(
-        answer, _cam_by_hand, cases, mistakes,
-        success=Text("Its mean plus the class bias is the class's logit.",
-                     "이 맵의 평균에 클래스의 편향을 더하면 그 클래스의 로짓이 됩니다."),
-    )
-
-
-def _normalize_map(cam: torch.Tensor) -> torch.Tensor:
-    low, high = cam.min(), cam.max()
-    if high - low <= 1e-8:
-        return torch.zeros_like(cam)
-    return (cam - low) / (high - low)
+    ], success=Text("Its mean plus the class bias is the class's logit.",
+                    "이 맵의 평균에 클래스의 편향을 더하면 그 클래스의 로짓이 됩니다."))
 
 
 def check_normalize_map(answer: Callable[..., Any] | None) -> Verdict:
-    """Notebook 03: ``normalize_map(cam (h, w))`` -> min-max normalised to [0, 1].
-
-    The lowest cell becomes 0, the highest 1; a constant map becomes all zeros (not NaN).
-    """
-    cases = [
-        Case(Text("a random 7x7 map", ko="무작위 7x7 맵"), (_randn(7, 7, seed=41) * 5,)),
-        Case(Text("a map with only negative values", ko="음수 값만 있는 맵"), (-_randn(5, 5, seed=42).abs() - 1,)),
-        Case(Text("a non-square 3x6 map", ko="정사각형이 아닌 3x6 맵"), (_randn(3, 6, seed=43) + 10,)),
-        Case(Text("a constant map", ko="상수 맵"), (torch.full((4, 4), 3.0),)),
-        Case(Text("a 1x1 map", ko="1x1 맵"), (torch.tensor([[2.5]]),)),
-    ]
-    mistakes = [
-        Mistake(lambda m: m / m.max(), Text(
+    """Notebook 03: ``normalize_map(cam (h, w))`` -> min-max normalised to [0, 1]: the lowest cell becomes 0,
+    the highest 1; a constant map becomes all zeros (not NaN)."""
+    return compare_on_cases(answer, normalize_maps, cases=[
+        _case("a random 7x7 map", "무작위 7x7 맵", _randn(7, 7, seed=41) * 5),
+        _case("a map with only negative values", "음수 값만 있는 맵", -_randn(5, 5, seed=42).abs() - 1),
+        _case("a non-square 3x6 map", "정사각형이 아닌 3x6 맵", _randn(3, 6, seed=43) + 10),
+        _case("a constant map", "상수 맵", torch.full((4, 4), 3.0)),
+        _case("a 1x1 map", "1x1 맵", torch.tensor([[2.5]])),
+    ], mistakes=[
+        (lambda m: m / m.max(), Text(
             "Dividing by the maximum is not enough: subtract the minimum first, then divide by (max - min).",
             "최댓값으로 나누기만 해서는 안 됩니다: 먼저 최솟값을 빼고, 그다음 (max - min)으로 나누세요.")),
-        Mistake(lambda m: (m - m.min()) / m.max(), Text(
+        (lambda m: (m - m.min()) / m.max(), Text(
             "After subtracting the minimum, divide by the range (max - min), not by the maximum.",
             "최솟값을 뺀 다음에는 최댓값이 아니라 범위 (max - min)로 나누세요.")),
-        Mistake(lambda m: (m - m.min()) / (m.max() - m.min()), Text(
+        (lambda m: (m - m.min()) / (m.max() - m.min()), Text(
             "Right for ordinary maps, but a constant map gives 0 / 0 = NaN: return zeros when max == min.",
             "보통 맵에서는 맞지만, 상수 맵에서는 0 / 0 = NaN이 됩니다: max == min이면 0으로 채운 맵을 돌려주세요.")),
-        Mistake(lambda m: m.clamp_min(0) / m.clamp_min(0).max(), Text(
+        (lambda m: m.clamp_min(0) / m.clamp_min(0).max(), Text(
             "That is ReLU, then divide by the maximum: min-max normalisation maps the minimum to 0 instead.",
             "그것은 ReLU를 적용한 다음 최댓값으로 나눈 것입니다: 최소-최대 정규화는 그 대신 최솟값을 0으로 보냅니다.")),
-    ]
-    return compare_on_cases(answer, _normalize_map, cases, mistakes)
+    ])
 
 
-# --- Checkers for notebook 04 (Grad-CAM for any layer) ---
-
-
+# --- Notebook 04 (Grad-CAM for any layer)
 def check_grad_cam_weights(answer: Callable[[torch.Tensor], torch.Tensor] | None) -> Verdict:
-    """Exercise: Grad-CAM's channel weights alpha_k^c from the gradients.
-
-    The answer maps ``gradients (B, C, h, w)`` (d y^c / d A_k(x, y)) to ``alpha (B, C)``:
-    the mean over the positions (x, y).
-    """
-    cases = [
-        Case(Text("one image, 3 channels, 4x5 grid", ko="이미지 한 장, 채널 3개, 4x5 격자"),
-             (_randn(1, 3, 4, 5, seed=44),)),
-        Case(Text("batch of 2, 8 channels, 7x7 grid", ko="배치 크기 2, 채널 8개, 7x7 격자"),
-             (_randn(2, 8, 7, 7, seed=45),)),
-        Case(Text("a 1x1 grid", ko="1x1 격자"), (_randn(3, 6, 1, 1, seed=46),)),
-    ]
-    mistakes = [
-        Mistake(lambda gradients: gradients.sum(dim=(2, 3)), Text(
+    """Exercise: Grad-CAM's channel weights alpha_k^c, the mean over the positions (x, y) of the gradients:
+    ``gradients (B, C, h, w)`` (d y^c / d A_k(x, y)) -> ``alpha (B, C)``."""
+    return compare_on_cases(answer, lambda gradients: gradients.mean(dim=(2, 3)), cases=[
+        _case("one image, 3 channels, 4x5 grid", "이미지 한 장, 채널 3개, 4x5 격자", _randn(1, 3, 4, 5, seed=44)),
+        _case("batch of 2, 8 channels, 7x7 grid", "배치 크기 2, 채널 8개, 7x7 격자", _randn(2, 8, 7, 7, seed=45)),
+        _case("a 1x1 grid", "1x1 격자", _randn(3, 6, 1, 1, seed=46)),
+    ], mistakes=[
+        (lambda gradients: gradients.sum(dim=(2, 3)), Text(
             "Close: you summed over the positions. Grad-CAM *averages* them (divide by h * w).",
             "거의 다 왔습니다: 위치들을 더했습니다. Grad-CAM은 위치에 대해 *평균*을 냅니다 (h * w로 나누세요).")),
-        Mistake(lambda gradients: gradients.mean(dim=1), Text(
+        (lambda gradients: gradients.mean(dim=1), Text(
             "You averaged over the channels; alpha keeps one weight per channel (B, C), "
             "so average over the positions x, y instead.",
             "채널에 대해 평균을 냈습니다. alpha는 채널마다 가중치를 하나씩 남겨야 하므로 (B, C), "
             "채널 대신 위치 x, y에 대해 평균을 내세요.")),
-        Mistake(lambda gradients: gradients.mean(dim=(1, 2, 3)), Text(
+        (lambda gradients: gradients.mean(dim=(1, 2, 3)), Text(
             "You averaged over everything; alpha keeps one weight per image and channel (B, C).",
             "모든 축에 대해 평균을 냈습니다. alpha는 이미지와 채널마다 가중치를 하나씩 남깁니다 (B, C).")),
-    ]
-    return compare_on_cases(
-        answer, lambda gradients: gradients.mean(dim=(2, 3)), cases, mistakes,
-        success=Text("(alpha_k^c is the spatial mean of the gradient: one number per channel)",
-                     "(alpha_k^c는 그래디언트의 공간 평균입니다: 채널마다 숫자 하나)"),
-    )
+    ], success=Text("(alpha_k^c is the spatial mean of the gradient: one number per channel)",
+                    "(alpha_k^c는 그래디언트의 공간 평균입니다: 채널마다 숫자 하나)"))
 
 
 def check_grad_cam_from_cam(answer: Callable[[torch.Tensor], torch.Tensor] | None) -> Verdict:
-    """Exercise: Grad-CAM at the last layer of a GAP -> FC model, computed from its CAM.
-
-    The answer maps ``cam (B, K, h, w)`` to ``ReLU(cam) / (h * w)`` of the same shape.
-    """
-    cases = [
-        Case(Text("one image, one class, 7x7", ko="이미지 한 장, 클래스 하나, 7x7"), (_randn(1, 1, 7, 7, seed=47),)),
-        Case(Text("batch of 2, 5 classes, 7x7", ko="배치 크기 2, 클래스 5개, 7x7"), (_randn(2, 5, 7, 7, seed=48),)),
-        Case(Text("a 3x4 grid", ko="3x4 격자"), (_randn(1, 2, 3, 4, seed=49),)),
-    ]
-    mistakes = [
-        Mistake(lambda cam: cam / (cam.shape[-2] * cam.shape[-1]), Text(
+    """Exercise: Grad-CAM at the last layer of a GAP -> FC model, computed from its CAM:
+    ``cam (B, K, h, w)`` -> ``ReLU(cam) / (h * w)`` of the same shape."""
+    return compare_on_cases(answer, lambda cam: torch.relu(cam) / (cam.shape[-2] * cam.shape[-1]), cases=[
+        _case("one image, one class, 7x7", "이미지 한 장, 클래스 하나, 7x7", _randn(1, 1, 7, 7, seed=47)),
+        _case("batch of 2, 5 classes, 7x7", "배치 크기 2, 클래스 5개, 7x7", _randn(2, 5, 7, 7, seed=48)),
+        _case("a 3x4 grid", "3x4 격자", _randn(1, 2, 3, 4, seed=49)),
+    ], mistakes=[
+        (lambda cam: cam / (cam.shape[-2] * cam.shape[-1]), Text(
             "The scale is right, but negative values remain: Grad-CAM ends with a ReLU.",
             "크기는 맞지만 음수 값이 남아 있습니다: Grad-CAM은 마지막에 ReLU를 적용합니다.")),
-        Mistake(torch.relu, Text(
+        (torch.relu, Text(
             "The ReLU is right; now the factor: the gradient of a *mean* over h * w positions.",
             "ReLU는 맞았습니다. 이제 곱해지는 인수를 생각해 보세요: h * w개 위치에 대한 *평균*의 그래디언트입니다.")),
-        Mistake(lambda cam: torch.relu(cam) / cam.shape[-1], Text(
+        (lambda cam: torch.relu(cam) / cam.shape[-1], Text(
             "Divide by the number of positions, h * w, not by one side.",
             "한 변의 길이가 아니라 위치의 개수 h * w로 나누세요.")),
-    ]
-    return compare_on_cases(
-        answer, lambda cam: torch.relu(cam) / (cam.shape[-2] * cam.shape[-1]), cases, mistakes,
-        success=Text("(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))",
-                     "(마지막 층에서는 Grad-CAM = ReLU(CAM) / (h * w))"),
-    )
+    ], success=Text("(at the last layer, Grad-CAM = ReLU(CAM) / (h * w))",
+                    "(마지막 층에서는 Grad-CAM = ReLU(CAM) / (h * w))"))
 
 
-# --- Checkers for notebook 05 (The CAM explorer) ---
-
-
+# --- Notebook 05 (The CAM explorer)
 def check_layer2_side(answer: int | None) -> Verdict:
     """Exercise: the side of ResNet18's ``layer2`` map for a 224x224 input (an int)."""
-    return compare_value(
-        answer,
-        28,
-        [
-            (56, Text("56 is layer1's side: layer1 keeps the 56x56 that the stem made; layer2 halves it.",
-                      ko="56은 layer1의 한 변입니다. layer1은 스템(stem)이 만든 56x56을 그대로 유지하고, "
-                         "layer2가 그것을 반으로 줄입니다.")),
-            (112, Text("112 is after the stem's first conv only; its max-pool halves again, and layer2 halves once more.",
-                       ko="112는 스템의 첫 합성곱만 지난 크기입니다. 스템의 최대 풀링이 한 번 더 반으로 줄이고, "
-                          "layer2가 또 한 번 반으로 줄입니다.")),
-            (14, Text("14 is layer3's side; count the stride-2 steps again: stem conv, max-pool, layer2.",
-                      ko="14는 layer3의 한 변입니다. stride 2 단계를 다시 세어 보세요: 스템의 합성곱, 최대 풀링, layer2.")),
-            (7, Text("7 is the last layer's (layer4) side.", ko="7은 마지막 층(layer4)의 한 변입니다.")),
-        ],
-        success=Text("224 / 4 (the stem) = 56 at layer1, / 2 at layer2.",
-                     ko="224 / 4 (스템) = layer1에서 56, layer2에서 / 2."),
-    )
+    return compare_value(answer, 28, mistakes=[
+        (56, Text("56 is layer1's side: layer1 keeps the 56x56 that the stem made; layer2 halves it.",
+                  "56은 layer1의 한 변입니다. layer1은 스템(stem)이 만든 56x56을 그대로 유지하고, "
+                  "layer2가 그것을 반으로 줄입니다.")),
+        (112, Text("112 is after the stem's first conv only; its max-pool halves again, "
+                   "and layer2 halves once more.",
+                   "112는 스템의 첫 합성곱만 지난 크기입니다. 스템의 최대 풀링이 한 번 더 반으로 줄이고, "
+                   "layer2가 또 한 번 반으로 줄입니다.")),
+        (14, Text("14 is layer3's side; count the stride-2 steps again: stem conv, max-pool, layer2.",
+                  "14는 layer3의 한 변입니다. stride 2 단계를 다시 세어 보세요: 스템의 합성곱, 최대 풀링, layer2.")),
+        (7, Text("7 is the last layer's (layer4) side.", "7은 마지막 층(layer4)의 한 변입니다.")),
+    ], success=Text("224 / 4 (the stem) = 56 at layer1, / 2 at layer2.",
+                    "224 / 4 (스템) = layer1에서 56, layer2에서 / 2."))
 
 
 def _stage(layer: str) -> int:
     return int(layer.removeprefix("layer"))  # "layer3" -> 3
-
-
-def _resnet_side(layer: str, input_side: int) -> int:
-    # The stem divides by 4; layer1 keeps that; each later stage halves.
-    return input_side // (4 * 2 ** (_stage(layer) - 1))
 
 
 def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict:
@@ -628,29 +515,25 @@ def check_resnet_stage_side(answer: Callable[[str, int], int] | None) -> Verdict
 
     Layers ``"layer1"`` .. ``"layer4"``; input sides are multiples of 32.
     """
-    cases = [Case(Text(f"{layer} at {side}x{side}", ko=f"{side}x{side} 입력의 {layer}"), (layer, side))
-             for side in (224, 320, 64) for layer in ("layer1", "layer2", "layer3", "layer4")]
-    mistakes = [
-        Mistake(lambda layer, side: side // 2 ** _stage(layer), Text(
+    # The reference: the stem divides by 4; layer1 keeps that; each later stage halves.
+    return compare_on_cases(answer, lambda layer, side: side // (4 * 2 ** (_stage(layer) - 1)), cases=[
+        _case(f"{layer} at {side}x{side}", f"{side}x{side} 입력의 {layer}", layer, side)
+        for side in (224, 320, 64) for layer in ("layer1", "layer2", "layer3", "layer4")
+    ], mistakes=[
+        (lambda layer, side: side // 2 ** _stage(layer), Text(
             "The stem (a stride-2 conv and a stride-2 max-pool) divides by 4 before layer1 even starts.",
-            ko="스템(stride 2 합성곱과 stride 2 최대 풀링)이 layer1이 시작되기도 전에 한 변을 4로 나눕니다.")),
-        Mistake(lambda layer, side: side // 2 ** (_stage(layer) + 2), Text(
+            "스템(stride 2 합성곱과 stride 2 최대 풀링)이 layer1이 시작되기도 전에 한 변을 4로 나눕니다.")),
+        (lambda layer, side: side // 2 ** (_stage(layer) + 2), Text(
             "layer1 keeps the resolution it is given (its blocks have stride 1); "
             "only layer2, layer3 and layer4 halve it.",
-            ko="layer1은 받은 해상도를 그대로 유지합니다(블록의 stride가 1). "
-               "반으로 줄이는 것은 layer2, layer3, layer4뿐입니다.")),
-    ]
-    return compare_on_cases(
-        answer, _resnet_side, cases, mistakes,
-        success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)",
-                     ko="(스템이 / 4, 그다음 layer2, layer3, layer4가 차례로 반씩: / 4, / 8, / 16, / 32)"),
-    )
+            "layer1은 받은 해상도를 그대로 유지합니다(블록의 stride가 1). "
+            "반으로 줄이는 것은 layer2, layer3, layer4뿐입니다.")),
+    ], success=Text("(the stem gives / 4, then layer2, layer3, layer4 each halve: / 4, / 8, / 16, / 32)",
+                    "(스템이 / 4, 그다음 layer2, layer3, layer4가 차례로 반씩: / 4, / 8, / 16, / 32)"))
 
 
-# --- Checkers for notebook 06 (Boxes without box labels: weakly supervised localization) ---
+# --- Notebook 06 (Boxes without box labels: weakly supervised localization)
 # Boxes are (x0, y0, x1, y1), end exclusive: a box covers x0 <= x < x1 and y0 <= y < y1.
-
-
 def _area(box: Sequence[float]) -> float:
     return (box[2] - box[0]) * (box[3] - box[1])
 
@@ -662,74 +545,59 @@ def _intersection(box_a: Sequence[float], box_b: Sequence[float], clamp: bool = 
     return max(0, width) * max(0, height) if clamp else width * height
 
 
-def _iou_reference(box_a: Sequence[float], box_b: Sequence[float], clamp: bool = True) -> float:
+def _iou(box_a: Sequence[float], box_b: Sequence[float], clamp: bool = True) -> float:
     intersection = _intersection(box_a, box_b, clamp)
     return float(intersection / (_area(box_a) + _area(box_b) - intersection))
 
 
-def _iou_inclusive(box_a: Sequence[float], box_b: Sequence[float]) -> float:
-    return _iou_reference((*box_a[:2], box_a[2] + 1, box_a[3] + 1), (*box_b[:2], box_b[2] + 1, box_b[3] + 1))
-
-
 def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None) -> Verdict:
     """Exercise: IoU of two end-exclusive boxes ``(x0, y0, x1, y1)``; a float (a 0-dim tensor works too)."""
-    cases = [
-        Case(Text("two overlapping boxes", ko="겹치는 두 상자"), ((0, 0, 10, 10), (5, 5, 15, 15))),
-        Case(Text("a box inside another", ko="다른 상자 안에 든 상자"), ((0, 0, 20, 20), (5, 5, 10, 10))),
-        Case(Text("the same box twice", ko="똑같은 상자 두 개"), ((3, 4, 9, 12), (3, 4, 9, 12))),
-        Case(Text("boxes that only touch at an edge", ko="한 변에서만 맞닿은 두 상자"), ((0, 0, 10, 10), (10, 0, 20, 10))),
-        Case(Text("boxes far apart, diagonally", ko="대각선으로 멀리 떨어진 두 상자"), ((0, 0, 4, 4), (10, 10, 14, 14))),
-        Case(Text("boxes side by side, apart", ko="나란히 있지만 떨어진 두 상자"), ((0, 0, 4, 10), (6, 0, 10, 10))),
-    ]
-    mistakes = [
-        Mistake(lambda a, b: _iou_reference(a, b, clamp=False),
-                Text("On '{case}' the boxes do not overlap, so the IoU is 0: clamp the "
-                     "intersection's width and height at 0 (two negatives multiply to a positive).",
-                     "'{case}' 경우에는 두 상자가 겹치지 않으므로 IoU는 0입니다: 교집합의 너비와 높이를 "
-                     "0 아래로 내려가지 않게 자르세요 (음수 두 개를 곱하면 양수가 됩니다).")),
-        Mistake(lambda a, b: float(_intersection(a, b) / (_area(a) + _area(b))),
-                Text("The union counts the overlap twice: area A + area B - intersection.",
-                     "합집합이 겹친 부분을 두 번 셉니다: A의 넓이 + B의 넓이 - 교집합.")),
-        Mistake(_iou_inclusive, Text("Boxes here are end exclusive: the width is x1 - x0, with no + 1.",
-                                     "여기서 상자는 끝 좌표를 포함하지 않습니다: 너비는 + 1 없이 x1 - x0입니다.")),
-    ]
-    return compare_on_cases(
-        answer, _iou_reference, cases, mistakes,
-        success=Text("(intersection, clamped at 0, over area A + area B - intersection)",
-                     "(0에서 자른 교집합 ÷ (A의 넓이 + B의 넓이 - 교집합))"),
-    )
+    return compare_on_cases(answer, _iou, cases=[
+        _case("two overlapping boxes", "겹치는 두 상자", (0, 0, 10, 10), (5, 5, 15, 15)),
+        _case("a box inside another", "다른 상자 안에 든 상자", (0, 0, 20, 20), (5, 5, 10, 10)),
+        _case("the same box twice", "똑같은 상자 두 개", (3, 4, 9, 12), (3, 4, 9, 12)),
+        _case("boxes that only touch at an edge", "한 변에서만 맞닿은 두 상자", (0, 0, 10, 10), (10, 0, 20, 10)),
+        _case("boxes far apart, diagonally", "대각선으로 멀리 떨어진 두 상자", (0, 0, 4, 4), (10, 10, 14, 14)),
+        _case("boxes side by side, apart", "나란히 있지만 떨어진 두 상자", (0, 0, 4, 10), (6, 0, 10, 10)),
+    ], mistakes=[
+        (lambda a, b: _iou(a, b, clamp=False), Text(
+            "On '{case}' the boxes do not overlap, so the IoU is 0: clamp the "
+            "intersection's width and height at 0 (two negatives multiply to a positive).",
+            "'{case}' 경우에는 두 상자가 겹치지 않으므로 IoU는 0입니다: 교집합의 너비와 높이를 "
+            "0 아래로 내려가지 않게 자르세요 (음수 두 개를 곱하면 양수가 됩니다).")),
+        (lambda a, b: float(_intersection(a, b) / (_area(a) + _area(b))), Text(
+            "The union counts the overlap twice: area A + area B - intersection.",
+            "합집합이 겹친 부분을 두 번 셉니다: A의 넓이 + B의 넓이 - 교집합.")),
+        (lambda *boxes: _iou(*[(*box[:2], box[2] + 1, box[3] + 1) for box in boxes]), Text(
+            "Boxes here are end exclusive: the width is x1 - x0, with no + 1.",
+            "여기서 상자는 끝 좌표를 포함하지 않습니다: 너비는 + 1 없이 x1 - x0입니다.")),
+    ], success=Text("(intersection, clamped at 0, over area A + area B - intersection)",
+                    "(0에서 자른 교집합 ÷ (A의 넓이 + B의 넓이 - 교집합))"))
 
 
-def _box_around(rows: Any, cols: Any) -> tuple[int, int, int, int]:
-    """The end-exclusive box of the pixels at (rows, cols)."""
-    return (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+def _box(mask: torch.Tensor | np.ndarray) -> tuple[int, ...]:
+    """The end-exclusive box of all the pixels of an (H, W) mask."""
+    from .localization import boxes_from_masks
+
+    return tuple(boxes_from_masks(torch.as_tensor(mask)).tolist())
 
 
-def _largest_region_box(mask: torch.Tensor, corners_connect: bool = True) -> tuple[int, int, int, int]:
+def _largest_region_box(mask: torch.Tensor, corners_connect: bool = True) -> tuple[int, ...]:
     """The box of the largest 8-connected region; ``corners_connect=False`` is the slip (4-connected)."""
     from scipy import ndimage
 
     structure = np.ones((3, 3)) if corners_connect else None  # None: scipy's default, 4-connectivity
     labels, _ = ndimage.label(mask.numpy(), structure=structure)  # (H, W): 0 is background, 1, 2, ... regions
     largest = 1 + np.bincount(labels.ravel())[1:].argmax()  # pixels per region, background left out
-    return _box_around(*(labels == largest).nonzero())
+    return _box(labels == largest)
 
 
 def _as_box(function: Callable[[torch.Tensor], Any]) -> Callable[[torch.Tensor], Any]:
     """Let a box answer be a tuple, list or tensor of four numbers: compare it as a tuple of ints."""
-
     def boxed(mask: torch.Tensor) -> Any:
         box = function(mask)
-        if _is_placeholder(box):
-            return box
-        return tuple(int(v) for v in (box.tolist() if isinstance(box, torch.Tensor) else box))
-
+        return box if _is_placeholder(box) else tuple(int(v) for v in box)  # a tensor iterates too
     return boxed
-
-
-def _box_end_inclusive(mask: torch.Tensor) -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = _largest_region_box(mask)
-    return (x0, y0, x1 - 1, y1 - 1)
 
 
 def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Verdict:
@@ -737,39 +605,33 @@ def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Ve
 
     ``mask``: (H, W) bool. Pixels that touch at a corner belong to the same region.
     """
-    def mask_from(rows: list[str]) -> torch.Tensor:
+    def _mask(*rows: str) -> torch.Tensor:  # "#" is foreground
         return torch.tensor([[c == "#" for c in row] for row in rows])
 
-    cases = [
-        Case(Text("one blob", ko="덩어리 하나"), (mask_from(["......", ".###..", ".###..", "......"]),)),
-        Case(Text("a big and a small region", ko="큰 영역 하나와 작은 영역 하나"),
-             (mask_from(["##......", "##......", "....####", "....####", "....####"]),)),
-        Case(Text("a region joined only at corners", ko="모서리로만 이어진 영역"),
-             (mask_from(["#.....##", ".#....##", "..#.....", "...#....", "....#..."]),)),
-    ]
-    mistakes = [
-        Mistake(lambda mask: _box_around(*mask.nonzero(as_tuple=True)),
-                Text("On '{case}' your box holds every foreground pixel; keep only the largest connected region.",
-                     "'{case}' 경우에 상자가 전경 픽셀을 모두 감쌌습니다. 가장 큰 연결 영역 하나만 남기세요.")),
-        Mistake(lambda mask: _largest_region_box(mask, corners_connect=False),
-                Text("On '{case}' pixels that touch only at a corner were split apart: use 8-connectivity "
-                     "(scipy.ndimage.label with structure=np.ones((3, 3))).",
-                     "'{case}' 경우에 모서리로만 닿은 픽셀들이 서로 다른 영역으로 나뉘었습니다: 8-연결을 쓰세요 "
-                     "(scipy.ndimage.label에 structure=np.ones((3, 3))).")),
-        Mistake(_box_end_inclusive,
-                Text("Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.",
-                     "거의 맞았습니다: 상자는 끝 좌표를 포함하지 않으므로, x1과 y1은 마지막 픽셀보다 하나 큽니다.")),
-    ]
-    return compare_on_cases(
-        None if _is_placeholder(answer) else _as_box(answer), _largest_region_box, cases, mistakes,
-        success=Text("(label the regions, keep the largest, box its pixels)",
-                     "(영역에 번호를 붙이고, 가장 큰 영역을 남겨, 그 픽셀들을 상자로 감싸기)"),
-    )
+    answer = None if _is_placeholder(answer) else _as_box(answer)
+    return compare_on_cases(answer, _largest_region_box, cases=[
+        _case("one blob", "덩어리 하나", _mask("......", ".###..", ".###..", "......")),
+        _case("a big and a small region", "큰 영역 하나와 작은 영역 하나",
+              _mask("##......", "##......", "....####", "....####", "....####")),
+        _case("a region joined only at corners", "모서리로만 이어진 영역",
+              _mask("#.....##", ".#....##", "..#.....", "...#....", "....#...")),
+    ], mistakes=[
+        (_box, Text(
+            "On '{case}' your box holds every foreground pixel; keep only the largest connected region.",
+            "'{case}' 경우에 상자가 전경 픽셀을 모두 감쌌습니다. 가장 큰 연결 영역 하나만 남기세요.")),
+        (lambda mask: _largest_region_box(mask, corners_connect=False), Text(
+            "On '{case}' pixels that touch only at a corner were split apart: use 8-connectivity "
+            "(scipy.ndimage.label with structure=np.ones((3, 3))).",
+            "'{case}' 경우에 모서리로만 닿은 픽셀들이 서로 다른 영역으로 나뉘었습니다: 8-연결을 쓰세요 "
+            "(scipy.ndimage.label에 structure=np.ones((3, 3))).")),
+        (lambda mask: tuple(v - end for v, end in zip(_largest_region_box(mask), (0, 0, 1, 1))), Text(
+            "Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.",
+            "거의 맞았습니다: 상자는 끝 좌표를 포함하지 않으므로, x1과 y1은 마지막 픽셀보다 하나 큽니다.")),
+    ], success=Text("(label the regions, keep the largest, box its pixels)",
+                    "(영역에 번호를 붙이고, 가장 큰 영역을 남겨, 그 픽셀들을 상자로 감싸기)"))
 
 
-# --- Checkers for notebook 07 (Can we trust the map?) ---
-
-
+# --- Notebook 07 (Can we trust the map?)
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a, b]).double())[0, 1])
 
@@ -780,32 +642,28 @@ def check_spearman(answer: Callable[[torch.Tensor, torch.Tensor], float] | None)
 
     generator = torch.Generator().manual_seed(7)
     a = torch.randn(20, generator=generator)
-    cases = [
-        Case(Text("a map and a monotone transform of it", ko="맵과 그 맵의 단조 변환"), (a, a.exp())),
-        Case(Text("a map and an unrelated one", ko="맵과 무관한 다른 맵"), (a, torch.randn(20, generator=generator))),
-        Case(Text("a map and its reverse order", ko="맵과 그 순서를 뒤집은 맵"), (a, -a ** 3)),
-        Case(Text("a map and a noisy copy", ko="맵과 잡음을 더한 사본"), (a, a + 0.5 * torch.randn(20, generator=generator))),
-        Case(Text("maps with tied values", ko="같은 값(동점)이 있는 맵"),
-             (torch.tensor([0.0, 0.0, 1.0, 2.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 0.0, 3.0, 2.0, 2.0]))),
-    ]
-    mistakes = [
-        Mistake(_pearson,
-                Text("That is the Pearson correlation of the values; Spearman correlates their *ranks*.",
-                     "값 자체의 피어슨 상관을 구했습니다. 스피어만 상관은 값의 *순위*끼리의 상관입니다.")),
-        Mistake(lambda x, y: _pearson(x.argsort().argsort(), y.argsort().argsort()),
-                Text("Right without ties; on '{case}' tied values must share the average of their ranks.",
-                     "동점이 없으면 맞습니다. 하지만 '{case}' 경우처럼 같은 값이 있으면, 그 값들은 자기들 순위의 평균을 나눠 가져야 합니다.")),
-        Mistake(lambda x, y: _pearson(x.argsort(), y.argsort()),
-                Text("argsort gives the positions in sorted order, not each value's rank: apply argsort twice.",
-                     "argsort는 정렬된 순서대로의 위치를 줄 뿐, 각 값의 순위를 주지는 않습니다. argsort를 두 번 적용하세요.")),
-    ]
-    return compare_on_cases(
-        answer, lambda x, y: float(stats.spearmanr(x, y)[0]), cases, mistakes,
-        success=Text("(Spearman = the Pearson correlation of the ranks)", "(스피어만 상관 = 순위의 피어슨 상관)"),
-    )
+    return compare_on_cases(answer, lambda x, y: float(stats.spearmanr(x, y)[0]), cases=[
+        _case("a map and a monotone transform of it", "맵과 그 맵의 단조 변환", a, a.exp()),
+        _case("a map and an unrelated one", "맵과 무관한 다른 맵", a, torch.randn(20, generator=generator)),
+        _case("a map and its reverse order", "맵과 그 순서를 뒤집은 맵", a, -a ** 3),
+        _case("a map and a noisy copy", "맵과 잡음을 더한 사본", a, a + 0.5 * torch.randn(20, generator=generator)),
+        _case("maps with tied values", "같은 값(동점)이 있는 맵",
+              torch.tensor([0.0, 0.0, 1.0, 2.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 0.0, 3.0, 2.0, 2.0])),
+    ], mistakes=[
+        (_pearson, Text(
+            "That is the Pearson correlation of the values; Spearman correlates their *ranks*.",
+            "값 자체의 피어슨 상관을 구했습니다. 스피어만 상관은 값의 *순위*끼리의 상관입니다.")),
+        (lambda x, y: _pearson(x.argsort().argsort(), y.argsort().argsort()), Text(
+            "Right without ties; on '{case}' tied values must share the average of their ranks.",
+            "동점이 없으면 맞습니다. 하지만 '{case}' 경우처럼 같은 값이 있으면, "
+            "그 값들은 자기들 순위의 평균을 나눠 가져야 합니다.")),
+        (lambda x, y: _pearson(x.argsort(), y.argsort()), Text(
+            "argsort gives the positions in sorted order, not each value's rank: apply argsort twice.",
+            "argsort는 정렬된 순서대로의 위치를 줄 뿐, 각 값의 순위를 주지는 않습니다. argsort를 두 번 적용하세요.")),
+    ], success=Text("(Spearman = the Pearson correlation of the ranks)", "(스피어만 상관 = 순위의 피어슨 상관)"))
 
 
-def _deletion_reference(image: torch.Tensor, saliency: torch.Tensor, fraction: float) -> torch.Tensor:
+def _deletion(image: torch.Tensor, saliency: torch.Tensor, fraction: float) -> torch.Tensor:
     count = round(fraction * saliency.numel())
     top = saliency.flatten().argsort(descending=True)[:count]  # most important first
     keep = torch.ones(saliency.numel(), dtype=torch.bool)
@@ -813,92 +671,76 @@ def _deletion_reference(image: torch.Tensor, saliency: torch.Tensor, fraction: f
     return image * keep.view(1, *saliency.shape)  # (3, H, W): removed pixels black in every channel
 
 
-def check_deletion_step(answer: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None) -> Verdict:
-    """Exercise: one step of a deletion curve.
-
-    ``image`` (3, H, W), ``saliency`` (H, W) at the image's size, ``fraction`` in [0, 1]:
-    return a copy of the image with its ``round(fraction * H * W)`` most salient pixels set to 0
-    (black) in all three channels.
-    """
-    generator = torch.Generator().manual_seed(70)
-    cases = [
-        Case(Text(f"{side}x{side} image, fraction {fraction}", ko=f"{side}x{side} 이미지, 비율 {fraction}"),
-             (torch.rand(3, side, side, generator=generator) + 0.1, torch.rand(side, side, generator=generator), fraction))
+def check_deletion_step(
+        answer: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None) -> Verdict:
+    """Exercise: one step of a deletion curve: ``image`` (3, H, W), ``saliency`` (H, W) at the image's
+    size, ``fraction`` in [0, 1] -> a copy of the image with its ``round(fraction * H * W)`` most salient
+    pixels set to 0 (black) in all three channels."""
+    g = torch.Generator().manual_seed(70)
+    return compare_on_cases(answer, _deletion, cases=[
+        _case(f"{side}x{side} image, fraction {fraction}", f"{side}x{side} 이미지, 비율 {fraction}",
+              torch.rand(3, side, side, generator=g) + 0.1, torch.rand(side, side, generator=g), fraction)
         for side, fraction in ((4, 0.25), (8, 0.5), (6, 0.0), (5, 1.0))
-    ]
-    mistakes = [
-        Mistake(lambda image, saliency, fraction: _deletion_reference(image, -saliency, fraction),
-                Text("You removed the *least* important pixels; deletion removes the most important first.",
-                     "*가장 덜* 중요한 픽셀을 지웠습니다. 삭제 곡선은 가장 중요한 픽셀부터 지웁니다.")),
-        Mistake(lambda image, saliency, fraction: torch.cat([_deletion_reference(image, saliency, fraction)[:1], image[1:]]),
-                Text("Only one channel went black; set the pixel to 0 in all three channels.",
-                     "한 채널만 검게 되었습니다. 픽셀을 세 채널 모두에서 0으로 만드세요.")),
-    ]
-    return compare_on_cases(
-        answer, _deletion_reference, cases, mistakes,
-        success=Text("(deletion removes the most salient pixels first)", "(삭제 곡선은 가장 중요한 픽셀부터 지웁니다)"),
-    )
+    ], mistakes=[
+        (lambda image, saliency, fraction: _deletion(image, -saliency, fraction), Text(
+            "You removed the *least* important pixels; deletion removes the most important first.",
+            "*가장 덜* 중요한 픽셀을 지웠습니다. 삭제 곡선은 가장 중요한 픽셀부터 지웁니다.")),
+        (lambda image, *rest: torch.cat([_deletion(image, *rest)[:1], image[1:]]), Text(
+            "Only one channel went black; set the pixel to 0 in all three channels.",
+            "한 채널만 검게 되었습니다. 픽셀을 세 채널 모두에서 0으로 만드세요.")),
+    ], success=Text("(deletion removes the most salient pixels first)", "(삭제 곡선은 가장 중요한 픽셀부터 지웁니다)"))
 
 
-# --- Checkers for notebook 08 (Which CAM should I use?) ---
+# --- Notebook 08 (Which CAM should I use?)
 # Both take activations A (B, C, h, w) and gradients g (B, n, C, h, w), one g per image and class;
 # A[:, None] (B, 1, C, h, w) lines A up with every class. The references are cam_helpers.family's own.
-
-
 def _family_cases() -> list[Case]:
-    """Batches, several classes, a wide map, and a channel that never fires."""
+    """Batches, several classes, a wide map, ReLU-like activations, and a channel that never fires."""
     g = torch.Generator().manual_seed(8)
     cases = []
-    for label, (b, n, c, h, w) in [
-        (Text("one image, one class", ko="이미지 한 장, 클래스 하나"), (1, 1, 4, 3, 3)),
-        (Text("a batch of 3, two classes each", ko="배치 크기 3, 이미지마다 클래스 2개"), (3, 2, 5, 4, 4)),
-        (Text("a wide map (h != w)", ko="가로로 긴 맵 (h != w)"), (2, 1, 3, 2, 5)),
+    for en, ko, (b, n, c, h, w) in [
+        ("one image, one class", "이미지 한 장, 클래스 하나", (1, 1, 4, 3, 3)),
+        ("a batch of 3, two classes each", "배치 크기 3, 이미지마다 클래스 2개", (3, 2, 5, 4, 4)),
+        ("a wide map (h != w)", "가로로 긴 맵 (h != w)", (2, 1, 3, 2, 5)),
     ]:
-        activations = torch.rand(b, c, h, w, generator=g) * (torch.rand(b, c, h, w, generator=g) > 0.3)  # ReLU-like
-        gradients = torch.randn(b, n, c, h, w, generator=g)
-        cases.append(Case(label, (activations, gradients)))
+        activations = torch.rand(b, c, h, w, generator=g) * (torch.rand(b, c, h, w, generator=g) > 0.3)
+        cases.append(_case(en, ko, activations, torch.randn(b, n, c, h, w, generator=g)))
     silent = torch.rand(1, 3, 2, 2, generator=g)
     silent[:, 1] = 0  # a channel that never fires: its weight must be 0, not NaN
-    cases.append(Case(Text("a channel that is zero everywhere", ko="모든 위치에서 0인 채널"),
-                      (silent, torch.randn(1, 1, 3, 2, 2, generator=g))))
-    return cases
+    return cases + [_case("a channel that is zero everywhere", "모든 위치에서 0인 채널",
+                          silent, torch.randn(1, 1, 3, 2, 2, generator=g))]
 
 
-def check_xgrad_cam_weights(answer) -> Verdict:
+def check_xgrad_cam_weights(answer: Callable[..., Any] | None) -> Verdict:
     """XGrad-CAM weights: (A, g) -> (B, n, C) = sum_xy g A / sum_xy A (0 if sum A = 0)."""
-    mistakes = [
-        Mistake(lambda A, g: g.mean(dim=(-2, -1)), Text(
-            "Hint: that is Grad-CAM's weight (the plain mean of g). XGrad-CAM weighs each position by A_k(x, y) / sum_xy A_k.",
-            ko="힌트: 그것은 Grad-CAM의 가중치(g의 단순 평균)입니다. XGrad-CAM은 각 위치의 g에 "
-               "A_k(x, y) / sum_xy A_k를 곱해 더합니다 (A로 가중한 평균).")),
-        Mistake(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)), Text(
+    return compare_on_cases(answer, xgrad_cam_weights, _family_cases(), mistakes=[
+        (lambda A, g: g.mean(dim=(-2, -1)), Text(
+            "Hint: that is Grad-CAM's weight (the plain mean of g). "
+            "XGrad-CAM weighs each position by A_k(x, y) / sum_xy A_k.",
+            "힌트: 그것은 Grad-CAM의 가중치(g의 단순 평균)입니다. XGrad-CAM은 각 위치의 g에 "
+            "A_k(x, y) / sum_xy A_k를 곱해 더합니다 (A로 가중한 평균).")),
+        (lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)), Text(
             "Hint: almost: divide sum_xy g A by sum_xy A_k, the channel's total activation.",
-            ko="힌트: 거의 다 왔습니다. sum_xy g A를 그 채널의 활성값 총합 sum_xy A_k로 나누세요.")),
-        Mistake(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)), Text(
-            "Hint: a channel whose activations are all zero gives 0 / 0 = NaN. Give it weight 0 (torch.where).",
-            ko="힌트: 활성값이 모두 0인 채널에서는 0 / 0 = NaN이 됩니다. 그런 채널에는 가중치 0을 주세요 (torch.where).")),
-    ]
-    return compare_on_cases(
-        answer, xgrad_cam_weights, _family_cases(), mistakes,
-        success=Text("(your weights are XGrad-CAM's)", ko="(XGrad-CAM의 가중치와 같습니다)"),
-    )
+            "힌트: 거의 다 왔습니다. sum_xy g A를 그 채널의 활성값 총합 sum_xy A_k로 나누세요.")),
+        (lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)), Text(
+            "Hint: a channel whose activations are all zero gives 0 / 0 = NaN. "
+            "Give it weight 0 (torch.where).",
+            "힌트: 활성값이 모두 0인 채널에서는 0 / 0 = NaN이 됩니다. 그런 채널에는 가중치 0을 주세요 (torch.where).")),
+    ], success=Text("(your weights are XGrad-CAM's)", "(XGrad-CAM의 가중치와 같습니다)"))
 
 
-def check_layer_cam(answer) -> Verdict:
+def check_layer_cam(answer: Callable[..., Any] | None) -> Verdict:
     """LayerCAM maps: (A, g) -> (B, n, h, w) = ReLU(sum_k ReLU(g_k) A_k)."""
-    mistakes = [
-        Mistake(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0), Text(
+    return compare_on_cases(answer, layer_cam_maps, _family_cases(), mistakes=[
+        (lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0), Text(
             "Hint: that is HiResCAM (g times A). LayerCAM keeps only the positive gradients: ReLU(g) * A.",
-            ko="힌트: 그것은 HiResCAM(g 곱하기 A)입니다. LayerCAM은 양의 그래디언트만 남깁니다: ReLU(g) * A.")),
-        Mistake(lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0), Text(
+            "힌트: 그것은 HiResCAM(g 곱하기 A)입니다. LayerCAM은 양의 그래디언트만 남깁니다: ReLU(g) * A.")),
+        (lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0), Text(
             "Hint: sum over the channels k (dim=2 of g * A, shape (B, n, C, h, w)), not over the classes.",
-            ko="힌트: 클래스가 아니라 채널 k에 대해 더하세요 (형태 (B, n, C, h, w)인 g * A의 dim=2).")),
-        Mistake(lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0), Text(
-            "Hint: LayerCAM does not average the gradient over positions: each position keeps its own weight ReLU(g_k(x, y)).",
-            ko="힌트: LayerCAM은 그래디언트를 위치에 대해 평균 내지 않습니다. 위치마다 자기 가중치 ReLU(g_k(x, y))를 "
-               "그대로 씁니다.")),
-    ]
-    return compare_on_cases(
-        answer, layer_cam_maps, _family_cases(), mistakes,
-        success=Text("(your maps are LayerCAM's)", ko="(LayerCAM의 맵과 같습니다)"),
-    )
+            "힌트: 클래스가 아니라 채널 k에 대해 더하세요 (형태 (B, n, C, h, w)인 g * A의 dim=2).")),
+        (lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0), Text(
+            "Hint: LayerCAM does not average the gradient over positions: "
+            "each position keeps its own weight ReLU(g_k(x, y)).",
+            "힌트: LayerCAM은 그래디언트를 위치에 대해 평균 내지 않습니다. 위치마다 자기 가중치 ReLU(g_k(x, y))를 "
+            "그대로 씁니다.")),
+    ], success=Text("(your maps are LayerCAM's)", "(LayerCAM의 맵과 같습니다)"))

@@ -10,7 +10,6 @@ The model runs once; the maps for every class come from the captured features.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -19,8 +18,9 @@ from torch import nn
 from .cam import class_activation_maps, upsample_and_normalize
 from .classifier import ClassSpec, Classifier
 from .hooks import capture
+from .images import preprocess
 
-__all__ = ["Explanation", "explain", "class_maps", "forward_with_features", "prepare_batch"]
+__all__ = ["Explanation", "explain", "class_maps", "forward_with_features"]
 
 
 @dataclass
@@ -34,8 +34,6 @@ class Explanation:
         features: (B, C, h, w) the last conv output (after the model's own activation).
         classes: (B, n) the explained class indices; class_names: B lists of n names.
         class_probabilities: (B, n) probability (softmax output) of each explained class.
-            ("score" means the logit, before softmax, across the series; the old
-            name ``scores`` still works for one release and warns.)
         raw_maps: (B, n, h, w) CAMs at feature resolution (bias/ReLU as asked).
         maps: (B, n, H, W) upsampled and min-max normalised to [0, 1].
         all_class_names: the K class names of the model.
@@ -53,53 +51,23 @@ class Explanation:
     maps: torch.Tensor
     all_class_names: list[str]
 
-    @property
-    def scores(self) -> torch.Tensor:
-        """Deprecated: use ``class_probabilities`` (these are probabilities; a score is a logit)."""
-        warnings.warn(
-            "Explanation.scores is deprecated and will be removed in the next release: "
-            "use Explanation.class_probabilities (softmax probabilities of the explained classes; "
-            "their logits are logits.gather(1, classes)).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.class_probabilities
-
     def top(self, k: int = 5, image: int = 0) -> list[tuple[str, float]]:
         """The k most probable classes of one image as (name, probability)."""
         values, indices = self.probabilities[image].topk(k)
-        names = self.all_class_names
-        return [(names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+        return [(self.all_class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
 
     def __repr__(self) -> str:
         b, n = self.classes.shape
-        first = ", ".join(f"{name} {p:.1%}" for name, p in zip(self.class_names[0], self.class_probabilities[0].tolist()))
+        shown = zip(self.class_names[0], self.class_probabilities[0].tolist())
+        first = ", ".join(f"{name} {p:.1%}" for name, p in shown)
         return (
             f"Explanation({b} image(s), {n} class(es) each; maps {tuple(self.maps.shape)}, "
             f"raw maps {tuple(self.raw_maps.shape)}; image 0: {first})"
         )
 
 
-def prepare_batch(classifier: Classifier, images, device: torch.device | None = None) -> torch.Tensor:
-    """Anything a learner may pass -> a preprocessed batch (B, 3, H, W) on the model's device.
-
-    A 4D tensor is taken as already preprocessed; a path, PIL image, NumPy array,
-    3D tensor, or a list of them goes through ``load_image`` and the model's transform.
-    """
-    device = device or classifier.device
-    if isinstance(images, torch.Tensor) and images.dim() == 4:
-        return images.to(device)
-    from .images import preprocess  # local import: images is optional for pure-math users
-
-    return preprocess(images, classifier.transform, device=device)
-
-
 def forward_with_features(classifier: Classifier, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass returning ``(logits (B, K), features (B, C, h, w))``.
-
-    The features are captured with a hook that is removed afterwards; the
-    model's mode is restored. No gradients are recorded.
-    """
+    """One forward pass -> ``(logits (B, K), features (B, C, h, w))``: eval mode, no graph, no hook left."""
     classifier.require_cam()
     with capture(classifier.model, classifier.feature_layer) as captured:
         logits = classifier.model(batch)  # (B, K)
@@ -125,15 +93,17 @@ def explain(
         classifier: from :func:`cam_helpers.load_classifier`.
         images: a path, PIL image, array, tensor, a list of these, or a
             preprocessed batch (B, 3, H, W).
-        classes: None (the ``top_k`` predicted classes of each image), a class
-            index or name, a list of them (same for every image), or one list
-            per image. Names are case-insensitive; unknown names suggest close ones.
+        classes: a :data:`~cam_helpers.classifier.ClassSpec`, or None: the ``top_k`` predicted
+            classes of each image. Names are case-insensitive; unknown names suggest close ones.
         top_k: how many predicted classes to explain when ``classes`` is None.
         relu: keep only positive evidence in the maps.
         with_bias: add b_c to raw maps so their spatial mean is the logit.
         upsample: "bilinear" or "nearest" for the (B, n, H, W) maps.
     """
-    batch = prepare_batch(classifier, images)  # (B, 3, H, W)
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        batch = images.to(classifier.device)  # already preprocessed
+    else:
+        batch = preprocess(images, classifier.transform, device=classifier.device)  # (B, 3, H, W)
     logits, features = forward_with_features(classifier, batch)  # (B, K), (B, C, h, w)
     probabilities = logits.softmax(dim=-1)  # (B, K)
     index = classifier.resolve_classes(classes, batch.shape[0])  # (B, n) or None
@@ -182,9 +152,8 @@ def class_maps(
         model = Classifier.from_model(model, input_size=int(images.shape[-1]))
     if isinstance(classes, torch.Tensor) and classes.dim() == 1 and classes.numel() == images.shape[0] > 1:
         classes = classes.view(-1, 1)  # one class per image
-    logits, features = forward_with_features(model, images.to(model.device))
+    _, features = forward_with_features(model, images.to(model.device))
     index = model.resolve_classes(classes, images.shape[0])  # (B, n), or None: every class
-    index = index.to(features.device) if index is not None else None
     fc = model.fc
     bias = fc.bias.detach() if with_bias and fc.bias is not None else None
     return class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)

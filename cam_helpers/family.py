@@ -8,7 +8,7 @@ g_k(x, y) = d y^c / d A_k(x, y) (y^c: the logit of class c):
     Grad-CAM++  L = ReLU( sum_k  sum_xy(a_k(x, y) ReLU(g_k(x, y))) A_k ),
                 a_k = g_k^2 / (2 g_k^2 + sum_ab(A_k(a, b)) g_k^3)      (Chattopadhay et al. 2018, eq. 19)
     XGrad-CAM   L = ReLU( sum_k  sum_xy(g_k A_k) / sum_xy(A_k)  A_k )  (Fu et al. 2020)
-    LayerCAM    L = ReLU( sum_k  ReLU(g_k(x, y)) A_k(x, y) )           (Jiang et al. 2021: a weight per position)
+    LayerCAM    L = ReLU( sum_k  ReLU(g_k(x, y)) A_k(x, y) )           (Jiang et al. 2021: per position)
     HiResCAM    L = ReLU( sum_k  g_k(x, y) A_k(x, y) )                 (Draelos & Carin 2020: no averaging)
     Score-CAM   L = ReLU( sum_k  softmax_k(y^c(X * mask_k)) A_k )      (Wang et al. 2020: no gradient at all)
 
@@ -47,49 +47,28 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cam import normalize_maps, upsample_maps
-# The layer and class rules are Grad-CAM's: the family takes the same requests.
-from .gradcam import _class_names, _final_classes, _request, forward_for_gradcam, maps_from_weights, score_gradients
+from .cam import normalize_maps, upsample_and_normalize, upsample_maps
 from .classifier import ClassSpec, Classifier
+from .gradcam import (  # the layer and class rules are Grad-CAM's: the family takes the same requests
+    LayerSpec, _class_names, _final_classes, _request, forward_for_gradcam, maps_from_weights,
+    score_gradients,
+)
 from .hooks import capture
 from .names import did_you_mean
 
 __all__ = [
-    "METHODS",
-    "GRADIENT_METHODS",
-    "FamilyResult",
-    "cam_family",
-    "grad_cam_plus_plus",
-    "xgrad_cam",
-    "layer_cam",
-    "hires_cam",
-    "score_cam",
-    "fused_layer_cam",
-    "grad_cam_plus_plus_weights",
-    "xgrad_cam_weights",
-    "layer_cam_maps",
-    "hires_cam_maps",
-    "score_cam_weights",
+    "METHODS", "GRADIENT_METHODS", "FamilyResult", "cam_family", "grad_cam_plus_plus_weights",
+    "xgrad_cam_weights", "layer_cam_maps", "hires_cam_maps", "score_cam_weights", "fused_layer_cam",
 ]
-
-LayerSpec = str | nn.Module
 
 GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam")
 METHODS = GRADIENT_METHODS + ("scorecam",)
-_ALIASES = {
-    "grad-cam": "gradcam", "grad_cam": "gradcam",
-    "grad-cam++": "gradcam++", "gradcampp": "gradcam++", "gradcamplusplus": "gradcam++",
-    "xgrad-cam": "xgradcam", "layer-cam": "layercam", "hires-cam": "hirescam", "score-cam": "scorecam",
-}
 
 
-# --------------------------------------------------------------------------- #
-# The small changes: weights (B, n, C) or maps (B, n, h, w) from A and g
-# --------------------------------------------------------------------------- #
-
-
-def grad_cam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
-    """Grad-CAM++ channel weights: sum_xy a_k(x, y) ReLU(g_k(x, y)), (B, C, h, w), (B, n, C, h, w) -> (B, n, C).
+def grad_cam_plus_plus_weights(
+    activations: torch.Tensor, gradients: torch.Tensor, *, eps: float = 0.0
+) -> torch.Tensor:
+    """Grad-CAM++ channel weights sum_xy a_k ReLU(g_k): (B, C, h, w), (B, n, C, h, w) -> (B, n, C).
 
     a_k(x, y) = g^2 / (2 g^2 + sum_ab A_k(a, b) g^3 + eps), set to 0 where g = 0
     (the paper's eq. 19, with the powers of the gradient standing for the higher
@@ -119,13 +98,13 @@ def xgrad_cam_weights(activations: torch.Tensor, gradients: torch.Tensor) -> tor
 
 
 def layer_cam_maps(activations: torch.Tensor, gradients: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
-    """LayerCAM: sum_k ReLU(g_k(x, y)) A_k(x, y), a weight per position. (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
+    """LayerCAM maps sum_k ReLU(g_k(x, y)) A_k(x, y): (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
     maps = (gradients.clamp_min(0) * activations.detach()[:, None]).sum(dim=2)  # (B, n, h, w)
     return maps.clamp_min(0) if relu else maps
 
 
 def hires_cam_maps(activations: torch.Tensor, gradients: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
-    """HiResCAM: sum_k g_k(x, y) A_k(x, y), the gradient not averaged. (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
+    """HiResCAM maps sum_k g_k(x, y) A_k(x, y): (B, C, h, w), (B, n, C, h, w) -> (B, n, h, w)."""
     maps = (gradients * activations.detach()[:, None]).sum(dim=2)  # (B, n, h, w)
     return maps.clamp_min(0) if relu else maps
 
@@ -139,21 +118,15 @@ def score_cam_weights(
     batch_size: int = 32,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Score-CAM channel weights: softmax over k of the logit y^c of the image masked by A_k.
+    """Score-CAM channel weights (B, n, C): softmax over k of the logit y^c of the image masked by A_k.
 
-    Args:
-        model: the network (in eval mode for these passes; its mode is restored).
-        images: (B, 3, H, W) the batch the activations came from.
-        activations: (B, C, h, w) the layer's output.
-        classes: (B, n) class indices; all n come from the same masked passes.
-        batch_size: masked images per forward pass (memory vs. speed).
-        progress: show a tqdm progress bar over the B * C masked images.
+    ``images`` (B, 3, H, W) are the batch that gave ``activations`` (B, C, h, w); the n ``classes``
+    (B, n) all come from the same masked passes, ``batch_size`` masked images per forward pass, in
+    eval mode (the model's mode is restored), with a tqdm bar unless ``progress=False``.
 
-    Returns:
-        (B, n, C). Each mask is A_k min-max normalised to [0, 1] at the layer's
-        resolution, then upsampled (bilinear) to (H, W), as torchcam does.
-        Subtracting the unmasked image's logit (the paper's baseline) would not
-        change a softmax over k, so it is skipped.
+    Each mask is A_k min-max normalised to [0, 1] at the layer's resolution, then upsampled
+    (bilinear) to (H, W), as torchcam does. Subtracting the unmasked image's logit (the paper's
+    baseline) would not change a softmax over k, so it is skipped.
 
     A channel that never fires on an image (a constant map, common after a
     ReLU: a third to two thirds of EfficientNet-Lite0's 1280 head channels)
@@ -191,23 +164,14 @@ def score_cam_weights(
     return scores.view(batch, channels, -1).transpose(1, 2).softmax(dim=-1)  # (B, n, C)
 
 
-# --------------------------------------------------------------------------- #
-# One forward pass, one batched backward pass, every method
-# --------------------------------------------------------------------------- #
-
-
 @dataclass
 class FamilyResult:
-    """What :func:`cam_family` returns. B images, n classes each, K classes, C channels.
+    """What :func:`cam_family` returns: the attributes of :class:`cam_helpers.gradcam.GradCAMResult`
+    except ``weights``, and ``maps`` is a dict.
 
     Attributes:
-        maps: method name -> (B, n, h, w) at the layer's resolution (ReLU'd unless relu=False).
-        classes: (B, n) the explained class indices.
-        logits: (B, K) the model's output for the batch.
-        activations: (B, C, h, w) the layer's output A (detached).
-        layer: the dotted name of the layer.
-        input_size: (H, W) of the images.
-        class_names: B lists of n names when a Classifier was given, else None.
+        maps: method name -> (B, n, h, w) at the layer's resolution.
+        classes: (B, n); logits: (B, K); activations: (B, C, h, w), the layer's output A.
     """
 
     maps: dict[str, torch.Tensor]
@@ -218,13 +182,10 @@ class FamilyResult:
     input_size: tuple[int, int]
     class_names: list[list[str]] | None = None
 
-    def upsampled(
-        self, method: str, size: int | tuple[int, int] | None = None, *, mode: str = "bilinear", normalize: bool = True
-    ) -> torch.Tensor:
-        """One method's maps resized to the image, (B, n, H, W); min-max normalised to [0, 1] per map."""
+    def upsampled(self, method: str, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+        """One method's maps as :meth:`cam_helpers.gradcam.GradCAMResult.upsampled` gives them."""
         method = _check_methods([method], allowed=tuple(self.maps))[0]
-        big = upsample_maps(self.maps[method], size or self.input_size, mode=mode)  # (B, n, H, W)
-        return normalize_maps(big) if normalize else big
+        return upsample_and_normalize(self.maps[method], size or self.input_size)  # (B, n, H, W)
 
     def __repr__(self) -> str:
         b, _, h, w = self.activations.shape
@@ -244,28 +205,18 @@ def cam_family(
     methods: Sequence[str] = GRADIENT_METHODS,
     top_k: int = 1,
     relu: bool = True,
-    plus_plus_eps: float = 0.0,
     score_cam_batch_size: int = 32,
     progress: bool = True,
 ) -> FamilyResult:
     """Maps of several CAM methods for a batch, at one layer, for chosen classes or the top-k.
 
+    ``model``, ``images``, ``layer``, ``classes``, ``top_k`` and ``relu`` are those of
+    :func:`cam_helpers.gradcam.grad_cam`.
+
     Args:
-        model: a :class:`Classifier` (class names allowed) or an ``nn.Module`` returning logits (B, K).
-        images: (B, 3, H, W) a preprocessed batch, on the model's device.
-        layer: a layer name or module; None: the Classifier's CAM layer.
-        classes: None (the ``top_k`` predicted classes), a class index or name,
-            a list of them (the same for every image), one list per image, or a (B, n) tensor.
-        methods: any of :data:`METHODS` ("gradcam", "gradcam++", "xgradcam",
-            "layercam", "hirescam", "scorecam"). The default, the gradient
-            methods, costs one forward and one batched backward pass; "scorecam"
-            adds B * C masked forward passes.
-        top_k: how many predicted classes when ``classes`` is None.
-        relu: keep only positive evidence (every method's paper does).
-        plus_plus_eps: the epsilon in Grad-CAM++'s denominator (0: the exact formula;
-            pytorch-grad-cam uses 1e-6).
-        score_cam_batch_size: masked images per forward pass for Score-CAM.
-        progress: a progress bar for Score-CAM's masked passes.
+        methods: any of :data:`METHODS`. The default, the gradient methods, costs one forward
+            and one batched backward pass; "scorecam" adds B * C masked forward passes,
+            ``score_cam_batch_size`` at a time, with a progress bar unless ``progress=False``.
 
     Returns:
         a :class:`FamilyResult`; ``.maps[method]`` is (B, n, h, w).
@@ -274,86 +225,39 @@ def cam_family(
     """
     methods = _check_methods(methods)
     classifier, network, [name], index = _request(model, images, [layer], classes)  # index: (B, n) or None
-
-    logits, captured = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
-    features = captured[name]  # (B, C, h, w), attached to the graph
+    logits, captured = forward_for_gradcam(model, images, [name])  # (B, K), {name: (B, C, h, w)}
     index = _final_classes(index, logits, top_k)  # (B, n)
-    maps: dict[str, torch.Tensor] = {}
-    gradient_methods = [m for m in methods if m in GRADIENT_METHODS]
-    if gradient_methods:
+    features = captured[name].detach()  # (B, C, h, w)
+    if any(m in GRADIENT_METHODS for m in methods):
         with torch.inference_mode(False), torch.enable_grad():
-            gradients = score_gradients(features, logits.gather(1, index)).detach()  # (B, n, C, h, w)
-        maps.update(_gradient_maps(features.detach(), gradients, gradient_methods, relu, plus_plus_eps))
-    if "scorecam" in methods:
-        weights = score_cam_weights(
-            network, images, features, index, batch_size=score_cam_batch_size, progress=progress
-        )  # (B, n, C)
-        maps["scorecam"] = maps_from_weights(features.detach(), weights, relu=relu)
-    return FamilyResult(
-        maps={m: maps[m].detach() for m in methods},
-        classes=index,
-        logits=logits.detach(),
-        activations=features.detach(),
-        layer=name,
-        input_size=(int(images.shape[-2]), int(images.shape[-1])),
-        class_names=_class_names(classifier, index),
-    )
-
-
-def _gradient_maps(
-    features: torch.Tensor, gradients: torch.Tensor, methods: Sequence[str], relu: bool, eps: float
-) -> dict[str, torch.Tensor]:
-    """Each gradient method from the same A (B, C, h, w) and g (B, n, C, h, w): its one line."""
-    maps = {}
+            gradients = score_gradients(captured[name], logits.gather(1, index)).detach()  # (B, n, C, h, w)
+    maps = {}  # method -> (B, n, h, w)
     for method in methods:
         if method == "gradcam":
             maps[method] = maps_from_weights(features, gradients.mean(dim=(-2, -1)), relu=relu)
         elif method == "gradcam++":
-            maps[method] = maps_from_weights(features, grad_cam_plus_plus_weights(features, gradients, eps=eps), relu=relu)
+            weights = grad_cam_plus_plus_weights(features, gradients)  # (B, n, C)
+            maps[method] = maps_from_weights(features, weights, relu=relu)
         elif method == "xgradcam":
             maps[method] = maps_from_weights(features, xgrad_cam_weights(features, gradients), relu=relu)
         elif method == "layercam":
             maps[method] = layer_cam_maps(features, gradients, relu=relu)
         elif method == "hirescam":
             maps[method] = hires_cam_maps(features, gradients, relu=relu)
-    return maps
-
-
-# --------------------------------------------------------------------------- #
-# One name per method
-# --------------------------------------------------------------------------- #
-
-
-def _single(method: str, name: str, doc: str):
-    """A function ``name`` that runs :func:`cam_family` for one method and returns its maps (B, n, h, w)."""
-
-    def run(
-        model: Classifier | nn.Module,
-        images: torch.Tensor,
-        layer: LayerSpec | None = None,
-        classes: ClassSpec = None,
-        **options,
-    ) -> torch.Tensor:
-        return cam_family(model, images, layer, classes, methods=[method], **options).maps[method]
-
-    run.__name__ = run.__qualname__ = name
-    run.__doc__ = doc
-    return run
-
-
-_SAME_ARGUMENTS = "the arguments of :func:`cam_family`."
-grad_cam_plus_plus = _single("gradcam++", "grad_cam_plus_plus", f"Grad-CAM++ maps (B, n, h, w); {_SAME_ARGUMENTS}")
-xgrad_cam = _single("xgradcam", "xgrad_cam", f"XGrad-CAM maps (B, n, h, w); {_SAME_ARGUMENTS}")
-layer_cam = _single(
-    "layercam", "layer_cam", "LayerCAM maps (B, n, h, w) at one layer; for several layers see :func:`fused_layer_cam`."
-)
-hires_cam = _single("hirescam", "hires_cam", f"HiResCAM maps (B, n, h, w); {_SAME_ARGUMENTS}")
-score_cam = _single(
-    "scorecam",
-    "score_cam",
-    "Score-CAM maps (B, n, h, w): B * C masked forward passes in batches of "
-    f"``score_cam_batch_size``, with a progress bar; {_SAME_ARGUMENTS}",
-)
+        else:  # "scorecam"
+            weights = score_cam_weights(
+                network, images, features, index, batch_size=score_cam_batch_size, progress=progress
+            )  # (B, n, C)
+            maps[method] = maps_from_weights(features, weights, relu=relu)
+    return FamilyResult(
+        maps=maps,
+        classes=index,
+        logits=logits.detach(),
+        activations=features,
+        layer=name,
+        input_size=(int(images.shape[-2]), int(images.shape[-1])),
+        class_names=_class_names(classifier, index),
+    )
 
 
 def fused_layer_cam(
@@ -368,18 +272,18 @@ def fused_layer_cam(
 ) -> torch.Tensor:
     """LayerCAM fused over several layers (Jiang et al. 2021, eq. 9), from ONE forward pass.
 
-    Each layer's LayerCAM map is min-max normalised, scaled with tanh(gamma * map)
-    (so that the weaker maps of shallow layers count), upsampled (bilinear) to
-    ``size`` (default: the largest layer resolution) and the layers are fused by
-    the element-wise maximum, as torchcam's ``LayerCAM.fuse_cams`` does.
+    Each layer's LayerCAM map is min-max normalised, scaled with tanh(gamma * map) (so that
+    the weaker maps of shallow layers count), upsampled to ``size`` (default: the largest
+    layer resolution), and the layers are fused by the element-wise maximum, as torchcam's
+    ``LayerCAM.fuse_cams`` does. The other arguments are those of :func:`cam_family`.
 
     Returns:
         (B, n, H', W') in [0, tanh(gamma)].
     """
     if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
-        raise ValueError("layers must be a list of one or more layer names, e.g. ['layer2', 'layer3', 'layer4']")
-    classifier, network, names, index = _request(model, images, layers, classes)  # index: (B, n) or None
-    logits, captured = forward_for_gradcam(network, images, names)
+        raise ValueError("layers must be a list of one or more layer names, e.g. ['layer3', 'layer4']")
+    _, _, names, index = _request(model, images, layers, classes)  # index: (B, n) or None
+    logits, captured = forward_for_gradcam(model, images, names)  # {name: (B, C, h, w)}
     index = _final_classes(index, logits, top_k)  # (B, n)
     per_layer = []
     with torch.inference_mode(False), torch.enable_grad():
@@ -393,17 +297,13 @@ def fused_layer_cam(
     return torch.stack(scaled).amax(dim=0)  # (B, n, H', W')
 
 
-# --------------------------------------------------------------------------- #
-# Checking the arguments (clear errors before the model runs)
-# --------------------------------------------------------------------------- #
-
-
 def _check_methods(methods: Sequence[str], allowed: Sequence[str] = METHODS) -> list[str]:
+    """The methods as :data:`METHODS` names them, each once; "Grad-CAM++" or "score_cam" count too."""
     if isinstance(methods, str):
         methods = [methods]
     chosen = []
     for method in methods:
-        key = _ALIASES.get(str(method).lower(), str(method).lower())
+        key = str(method).lower().replace("-", "").replace("_", "")
         if key not in allowed:
             hint = did_you_mean(str(method), list(allowed))
             raise ValueError(f"unknown CAM method {method!r}.{hint} Choose from: {', '.join(allowed)}.")

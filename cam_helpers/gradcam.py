@@ -15,12 +15,9 @@ at every position, so Grad-CAM there is exactly ReLU(CAM) / (h w).
 
 How this module computes it:
 
-* ONE forward pass. Everything before the chosen layer runs without recording
-  a graph; a forward hook turns the layer's output into the start of the graph
-  (:func:`cam_helpers.hooks.capture` with ``start_graph=True``).
-  So the backward pass stops at the layer: no gradient for the input or any
-  parameter (no ``.grad`` is ever written), and frozen parameters or a
-  surrounding ``torch.no_grad()`` do not matter.
+* ONE forward pass, whose graph starts at the chosen layer (:func:`cam_helpers.hooks.capture`
+  with ``start_graph=True``): the backward pass stops there, no ``.grad`` is ever written,
+  and frozen parameters or a surrounding ``torch.no_grad()`` do not matter.
 * ONE batched backward pass for all n classes: ``torch.autograd.grad`` with n
   one-hot ``grad_outputs`` and ``is_grads_batched=True`` (vmap over the n vectors).
 
@@ -28,31 +25,26 @@ How this module computes it:
     result.maps           # (B, n, 14, 14) raw Grad-CAM at the layer's resolution
     result.upsampled()    # (B, n, 224, 224) in [0, 1], ready to overlay
 
-For an explorer that switches classes and layers, :func:`forward_for_gradcam`
-runs the model once and keeps the graph; :func:`grad_cam_from_activations`
-then redoes only the cheap backward part, as often as needed.
+An explorer that switches classes keeps one :func:`forward_for_gradcam` and calls
+:func:`grad_cam_from_activations` for each class: only the cheap backward part runs again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
-from .cam import as_class_index_tensor, normalize_maps, upsample_maps
+from .cam import as_class_index_tensor, upsample_and_normalize
 from .classifier import ClassSpec, Classifier
 from .hooks import capture, resolve_layer
 
 __all__ = [
-    "GradCAMResult",
-    "grad_cam",
-    "forward_for_gradcam",
-    "grad_cam_from_activations",
-    "grad_cam_weights",
-    "score_gradients",
-    "maps_from_weights",
+    "GradCAMResult", "grad_cam", "forward_for_gradcam", "grad_cam_from_activations",
+    "score_gradients", "maps_from_weights",
 ]
 
 LayerSpec = str | nn.Module
@@ -82,16 +74,9 @@ class GradCAMResult:
     input_size: tuple[int, int]
     class_names: list[list[str]] | None = None
 
-    def upsampled(
-        self, size: int | tuple[int, int] | None = None, *, mode: str = "bilinear", normalize: bool = True
-    ) -> torch.Tensor:
-        """The maps resized to the image, (B, n, H, W); min-max normalised to [0, 1] per map.
-
-        ``size`` defaults to the input size; ``mode`` is "bilinear" or "nearest"
-        (see :func:`cam_helpers.cam.upsample_maps`).
-        """
-        big = upsample_maps(self.maps, size or self.input_size, mode=mode)  # (B, n, H, W)
-        return normalize_maps(big) if normalize else big
+    def upsampled(self, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+        """(B, n, H, W): the maps resized (bilinear) to ``size``, default the input's, min-max in [0, 1]."""
+        return upsample_and_normalize(self.maps, size or self.input_size)
 
     def __repr__(self) -> str:
         b, n, h, w = self.maps.shape
@@ -101,19 +86,13 @@ class GradCAMResult:
         )
 
 
-# --------------------------------------------------------------------------- #
-# One forward pass that keeps the graph from the chosen layers on
-# (hooks.capture with start_graph=True: the backward pass stops at the layers)
-# --------------------------------------------------------------------------- #
-
-
 def forward_for_gradcam(
     model: nn.Module | Classifier, images: torch.Tensor, layers: LayerSpec | Sequence[LayerSpec]
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run the model ONCE and keep what Grad-CAM needs for any class at these layers.
 
     Args:
-        model: an ``nn.Module`` classifier (or a :class:`Classifier`).
+        model: an ``nn.Module`` classifier, or a :class:`Classifier` (its errors name its stages).
         images: (B, 3, H, W) a preprocessed batch.
         layers: one layer name / module or several, e.g. ["layer2", "layer3", "layer4"].
 
@@ -122,29 +101,31 @@ def forward_for_gradcam(
         the graph. Pass ``logits[:, classes]`` and an activation to
         :func:`grad_cam_from_activations`, as often as you like.
     """
-    model = model.model if isinstance(model, Classifier) else model
+    classifier = model if isinstance(model, Classifier) else None
+    network = classifier.model if classifier is not None else model
     _check_images(images)
-    with capture(model, layers, start_graph=True) as captured:
-        logits = model(images)  # (B, K)
+    with capture(network, layers, start_graph=True) as captured:
+        logits = network(images)  # (B, K)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         raise TypeError(
             f"the model must return logits (B, K); got "
             f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}"
         )
-    missing = [name for name, _ in (resolve_layer(model, layer) for layer in _as_list(layers)) if name not in captured]
+    requested = [layers] if isinstance(layers, (str, nn.Module)) else layers
+    names = [resolve_layer(network, layer)[0] for layer in requested]
+    missing = [name for name in names if name not in captured]
     if missing:
         raise ValueError(f"the forward pass did not run the layer(s) {missing}; choose layers the model uses")
-    if not logits.requires_grad:
+    flat = [name for name in names if captured[name].dim() != 4]
+    if flat:
+        choices = ", ".join(map(repr, classifier.stages.values() if classifier else [])) or "e.g. 'layer3'"
         raise ValueError(
-            "the logits do not depend on the chosen layers, so there is no gradient to take; "
-            "did the forward pass use them?"
+            f"Grad-CAM needs feature maps (B, C, h, w), but layer {flat[0]!r} gives "
+            f"{tuple(captured[flat[0]].shape)}. Choose a convolutional layer or block ({choices})."
         )
+    if not logits.requires_grad:
+        raise ValueError("the logits do not depend on the chosen layers; does the model use them?")
     return logits, dict(captured)
-
-
-# --------------------------------------------------------------------------- #
-# The cheap part: gradients -> weights -> maps
-# --------------------------------------------------------------------------- #
 
 
 def score_gradients(activations: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -160,11 +141,8 @@ def score_gradients(activations: torch.Tensor, scores: torch.Tensor) -> torch.Te
 
     The graph is kept, so this can be called again for other classes or layers.
     """
-    if activations.dim() != 4:
-        raise ValueError(
-            f"Grad-CAM needs feature maps (B, C, h, w); this layer gives {tuple(activations.shape)}. "
-            "Choose a convolutional layer or block, e.g. 'layer3'."
-        )
+    if activations.dim() != 4:  # captured by hand; forward_for_gradcam names the layer
+        raise ValueError(f"Grad-CAM needs feature maps (B, C, h, w); got {tuple(activations.shape)}")
     if not activations.requires_grad:
         raise ValueError(
             "these activations carry no graph, so no gradient can be taken; capture them with "
@@ -183,32 +161,19 @@ def score_gradients(activations: torch.Tensor, scores: torch.Tensor) -> torch.Te
     with torch.inference_mode(False):
         # Row i of grad_outputs selects score i of every image: n one-hot vectors (n, B, n).
         one_hot = torch.eye(n, dtype=scores.dtype, device=scores.device)[:, None, :].expand(n, batch, n)
-        if n == 1:  # a single class needs no vmap
-            (grad,) = torch.autograd.grad(scores, activations, grad_outputs=one_hot[0], retain_graph=True, allow_unused=True)
-            if grad is None:
-                raise ValueError("the scores do not depend on these activations: is the layer used before the head?")
-            return grad.unsqueeze(1)  # (B, 1, C, h, w)
-        try:
-            (grads,) = torch.autograd.grad(
-                scores, activations, grad_outputs=one_hot, retain_graph=True, allow_unused=True,
-                is_grads_batched=True,  # vmap over the n one-hot vectors: one backward pass
-            )  # (n, B, C, h, w)
-        except RuntimeError:
-            # Fallback: an operation between the layer and the logits without a vmap
-            # batching rule. Same numbers, one backward pass per class.
-            parts = [
-                torch.autograd.grad(scores, activations, grad_outputs=one_hot[i], retain_graph=True, allow_unused=True)[0]
-                for i in range(n)
-            ]
+        gradient_of = partial(torch.autograd.grad, scores, activations, retain_graph=True, allow_unused=True)
+        grads = None
+        if n > 1:  # for one class, vmap over one vector is slower than a plain backward pass (up to 1.5x)
+            try:  # vmap over the n one-hot vectors: one backward pass
+                (grads,) = gradient_of(grad_outputs=one_hot, is_grads_batched=True)  # (n, B, C, h, w)
+            except RuntimeError:
+                pass  # an operation between the layer and the logits without a vmap batching rule
+        if grads is None:  # one class, or no vmap: one backward pass per class, the same numbers
+            parts = [gradient_of(grad_outputs=row)[0] for row in one_hot]  # n x (B, C, h, w)
             grads = None if parts[0] is None else torch.stack(parts)  # (n, B, C, h, w)
     if grads is None:
         raise ValueError("the scores do not depend on these activations: is the layer used before the head?")
     return grads.transpose(0, 1)  # (B, n, C, h, w)
-
-
-def grad_cam_weights(activations: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """alpha_k^c = mean_(x, y) d y^c / d A_k(x, y): (B, C, h, w), (B, n) -> (B, n, C)."""
-    return score_gradients(activations, scores).mean(dim=(-2, -1))  # (B, n, C)
 
 
 def maps_from_weights(activations: torch.Tensor, weights: torch.Tensor, *, relu: bool = True) -> torch.Tensor:
@@ -220,23 +185,13 @@ def maps_from_weights(activations: torch.Tensor, weights: torch.Tensor, *, relu:
 def grad_cam_from_activations(
     activations: torch.Tensor, scores: torch.Tensor, *, relu: bool = True
 ) -> torch.Tensor:
-    """Grad-CAM maps from a kept forward pass, without running the model again.
+    """Grad-CAM maps (B, n, h, w), detached, from a kept forward pass, without running the model again.
 
-    Args:
-        activations: (B, C, h, w) from :func:`forward_for_gradcam`.
-        scores: (B, n) the logits of the classes to explain, e.g. ``logits[:, [281, 967]]``.
-        relu: keep only positive evidence (the paper's choice).
-
-    Returns:
-        maps: (B, n, h, w), detached.
+    ``activations`` (B, C, h, w) come from :func:`forward_for_gradcam`; ``scores`` (B, n) are the
+    logits of the classes to explain, e.g. ``logits[:, [281, 967]]``; ``relu`` as in :func:`grad_cam`.
     """
-    weights = grad_cam_weights(activations, scores)  # (B, n, C)
+    weights = score_gradients(activations, scores).mean(dim=(-2, -1))  # (B, n, C): alpha_k^c
     return maps_from_weights(activations, weights, relu=relu).detach()
-
-
-# --------------------------------------------------------------------------- #
-# One call a learner can use
-# --------------------------------------------------------------------------- #
 
 
 def grad_cam(
@@ -256,11 +211,10 @@ def grad_cam(
         images: (B, 3, H, W) a preprocessed batch.
         layer: a layer name ("layer3", "_blocks.10") or module. None: the
             Classifier's CAM layer (or its last stage when CAM does not apply).
-        classes: None (the ``top_k`` predicted classes of each image), a class
-            index or name, a list of them (the same for every image), one list
-            per image, or a (B, n) tensor.
+        classes: a :data:`cam_helpers.classifier.ClassSpec` (an index or name, a list of them,
+            one list per image, or a (B, n) tensor); None: the ``top_k`` predicted classes.
         top_k: how many predicted classes to explain when ``classes`` is None.
-        relu: keep only positive evidence.
+        relu: keep only positive evidence (the paper's choice).
 
     Returns:
         a :class:`GradCAMResult`; ``.maps`` is (B, n, h, w) at the layer's resolution.
@@ -268,21 +222,14 @@ def grad_cam(
     One forward pass and one batched backward pass, whatever n is. The model is
     left as it was: no hooks, same train/eval mode, no ``.grad`` on any parameter.
     """
-    classifier, network, [name], index = _request(model, images, [layer], classes)  # index: (B, n) or None
-
-    logits, activations = forward_for_gradcam(network, images, [name])  # (B, K), {name: (B, C, h, w)}
+    classifier, _, [name], index = _request(model, images, [layer], classes)  # index: (B, n) or None
+    logits, activations = forward_for_gradcam(model, images, [name])  # (B, K), {name: (B, C, h, w)}
     features = activations[name]  # (B, C, h, w)
-    if features.dim() != 4:
-        choices = ", ".join(repr(n) for n in (classifier.stages.values() if classifier else [])) or "e.g. 'layer3'"
-        raise ValueError(
-            f"Grad-CAM needs feature maps (B, C, h, w), but layer {name!r} gives {tuple(features.shape)}. "
-            f"Choose a convolutional layer or block ({choices})."
-        )
     index = _final_classes(index, logits, top_k)  # (B, n)
     # Ordinary tensors with gradient recording, also inside the caller's no_grad() or inference_mode().
     with torch.inference_mode(False), torch.enable_grad():
         scores = logits.gather(1, index)  # (B, n): y^c for each image and class
-        weights = grad_cam_weights(features, scores)  # (B, n, C)
+        weights = score_gradients(features, scores).mean(dim=(-2, -1))  # (B, n, C): alpha_k^c
         maps = maps_from_weights(features, weights, relu=relu)  # (B, n, h, w)
     return GradCAMResult(
         maps=maps.detach(),
@@ -296,13 +243,12 @@ def grad_cam(
     )
 
 
-# --------------------------------------------------------------------------- #
-# The checks of a request, shared with cam_helpers.family (clear errors before the model runs)
-# --------------------------------------------------------------------------- #
+# The checks of a request, shared with cam_helpers.family: clear errors before the model runs.
 
 
 def _request(
-    model: Classifier | nn.Module, images: torch.Tensor, layers: Sequence[LayerSpec | None], classes: ClassSpec
+    model: Classifier | nn.Module, images: torch.Tensor, layers: Sequence[LayerSpec | None],
+    classes: ClassSpec,
 ) -> tuple[Classifier | None, nn.Module, list[str], torch.Tensor | None]:
     """Check a request before the model runs: a bad batch, layer or class name fails here.
 
@@ -312,7 +258,8 @@ def _request(
     classifier = model if isinstance(model, Classifier) else None
     network = classifier.model if classifier is not None else model
     _check_images(images)
-    names = [resolve_layer(network, _default_layer(classifier) if layer is None else layer)[0] for layer in layers]
+    layers = [_default_layer(classifier) if layer is None else layer for layer in layers]
+    names = [resolve_layer(network, layer)[0] for layer in layers]
     return classifier, network, names, _resolve_classes(classifier, classes, images.shape[0])
 
 
@@ -321,9 +268,11 @@ def _final_classes(index: torch.Tensor | None, logits: torch.Tensor, top_k: int)
     batch, num_classes = logits.shape
     if index is None:
         if not 1 <= top_k <= num_classes:
-            raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
+            raise ValueError(
+                f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}"
+            )
         index = logits.detach().topk(top_k, dim=-1).indices  # (B, n)
-    with torch.inference_mode(False):  # a clone outside inference mode, which autograd may save (gather's index)
+    with torch.inference_mode(False):  # a clone outside inference mode: autograd may save it (gather's index)
         return as_class_index_tensor(index, batch, num_classes, logits.device).clone()  # (B, n)
 
 
@@ -357,15 +306,13 @@ def _resolve_classes(classifier: Classifier | None, classes: ClassSpec, batch: i
             f"class names ({classes!r}) need a Classifier, which knows the names; with a plain "
             "nn.Module give class indices, or wrap it: Classifier.from_model(model, class_names=...)"
         )
-    return torch.as_tensor(classes, dtype=torch.long) if not isinstance(classes, torch.Tensor) else classes.long()
+    return torch.as_tensor(classes, dtype=torch.long)
 
 
-def _has_strings(classes) -> bool:
-    if isinstance(classes, str):
-        return True
+def _has_strings(classes: ClassSpec) -> bool:
     if isinstance(classes, (list, tuple)):
         return any(_has_strings(c) for c in classes)
-    return False
+    return isinstance(classes, str)
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -376,6 +323,3 @@ def _check_images(images: torch.Tensor) -> None:
             "A single image (3, H, W) becomes a batch with .unsqueeze(0)."
         )
 
-
-def _as_list(layers: LayerSpec | Sequence[LayerSpec]) -> list[LayerSpec]:
-    return [layers] if isinstance(layers, (str, nn.Module)) else list(layers)

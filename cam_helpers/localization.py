@@ -1,29 +1,22 @@
 """Boxes from maps, and how well they match the true boxes.
 
 Weakly supervised object localization (WSOL): a classifier trained only with
-image labels is asked *where* the object is. CAM's recipe (Zhou et al., CVPR 2016):
-
-    1. upsample the class map to the image size,
-    2. min-max normalise it (:func:`cam_helpers.cam.normalize_maps`) and keep the pixels
-       M >= min + 0.2 (max - min): 20% of its range ("20% of the max" for a ReLU'd CAM),
-    3. draw a box around the largest connected region (``scipy.ndimage.label``).
-
-Choe et al. ("Evaluating Weakly Supervised Object Localization Methods Right",
-CVPR 2020) showed that the threshold in step 2 decides much of the score, and
-proposed scoring a method at its *best* threshold:
+image labels is asked *where* the object is. CAM (Zhou et al., CVPR 2016) boxes the
+largest connected region above 20% of the normalised map's range (:func:`boxes_from_maps`).
+Choe et al. ("Evaluating Weakly Supervised Object Localization Methods Right", CVPR 2020)
+showed that this threshold decides much of the score, and proposed scoring at the *best* one:
 
     MaxBoxAcc    = max over thresholds of  P(IoU(box, true box) >= 0.5)
     MaxBoxAccV2  = mean over delta in {0.3, 0.5, 0.7} of
                    max over thresholds of  P(IoU >= delta),
                    taking the best-matching box of *all* regions, not only the largest.
 
-Both come from one :func:`threshold_sweep`: ``threshold_sweep(maps, boxes).max_box_acc``
-and ``threshold_sweep(maps, boxes, multi_contour=True).max_box_acc_v2``.
+Both come from :func:`threshold_sweep` (``multi_contour=True`` for MaxBoxAccV2).
 
-Box convention, used everywhere in this package: ``(x0, y0, x1, y1)`` in
-pixels, end exclusive. The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e.
-``mask[..., y0:y1, x0:x1]``, so its width is ``x1 - x0`` (no "+1"). A box with
-no area, ``(0, 0, 0, 0)``, stands for "nothing found" and has IoU 0 with anything.
+Box convention, used everywhere in this package: ``(x0, y0, x1, y1)`` in pixels, end exclusive.
+The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e. ``mask[..., y0:y1, x0:x1]``, so its
+width is ``x1 - x0`` (no "+1"). A box with no area, ``(0, 0, 0, 0)``, stands for "nothing found"
+and has IoU 0 with anything.
 """
 
 from __future__ import annotations
@@ -33,22 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision
 from scipy import ndimage
-from torchvision.ops import masks_to_boxes
+from torchvision.ops import box_iou as all_pairs_iou, masks_to_boxes
 
 from .cam import normalize_maps, upsample_maps
 
 __all__ = [
-    "boxes_from_masks",
-    "boxes_from_maps",
-    "box_iou",
-    "ThresholdSweep",
-    "threshold_sweep",
-    "center_box",
-    "CenterBoxBaseline",
-    "center_box_baseline",
-    "mass_inside_boxes",
+    "boxes_from_masks", "boxes_from_maps", "box_iou", "ThresholdSweep", "threshold_sweep",
+    "center_box", "CenterBoxBaseline", "center_box_baseline", "mass_inside_boxes",
 ]
 
 DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -57,17 +42,13 @@ DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
     """Tight boxes of boolean masks (torchvision's ``masks_to_boxes``, made end exclusive).
 
-    Args:
-        masks: (..., H, W) bool
-    Returns:
-        boxes: (..., 4) long ``x0, y0, x1, y1`` (end exclusive); ``0, 0, 0, 0`` for an empty mask.
+    masks (..., H, W) bool -> boxes (..., 4) long; ``0, 0, 0, 0`` for an empty mask.
     """
     flat = masks.reshape(-1, *masks.shape[-2:]).bool()  # (N, H, W)
     present = flat.flatten(1).any(dim=1)  # (N,) empty masks get the "nothing found" box
     boxes = torch.zeros(len(flat), 4, dtype=torch.long, device=masks.device)
-    if present.any():
-        inclusive = masks_to_boxes(flat[present]).long()  # (n, 4): torchvision's x1, y1 are the last pixels
-        boxes[present] = inclusive + torch.tensor([0, 0, 1, 1], device=masks.device)  # one past them
+    inclusive = masks_to_boxes(flat[present]).long()  # (n, 4): torchvision's x1, y1 are the last pixels
+    boxes[present] = inclusive + torch.tensor([0, 0, 1, 1], device=masks.device)  # one past them
     return boxes.view(*masks.shape[:-2], 4)
 
 
@@ -82,43 +63,35 @@ def boxes_from_maps(
 
     Args:
         maps: (B, h, w), e.g. (B, 8, 8) CAMs; any leading dims work.
-        threshold: in [0, 1]. After min-max normalisation of each map, the
-            threshold is min + threshold (max - min); 0.2 is the CAM paper's
-            20% of the normalised map's range.
-        image_size: size of the images the maps belong to (int or (H, W));
-            maps are upsampled (bilinear) to it first, so boxes are in image pixels.
-        largest_region: box only the largest 8-connected region (CAM); if False,
-            box all pixels above the threshold together.
+        threshold: in [0, 1]. Each map is min-max normalised (:func:`cam_helpers.cam.normalize_maps`),
+            so this keeps M >= min + threshold (max - min); 0.2 is the CAM paper's 20%.
+        image_size: int or (H, W); maps are upsampled (bilinear) to it first, so boxes are in image pixels.
+        largest_region: box only the largest 8-connected region (CAM; ties go to the first in
+            reading order, like ``sizes.argmax()`` over ``scipy.ndimage.label``'s regions);
+            if False, box all pixels above the threshold together.
     Returns:
-        boxes: (B, 4) long ``x0, y0, x1, y1`` in image pixels (end exclusive);
-        ``0, 0, 0, 0`` when no pixel passes (only possible for a constant map).
+        boxes: (B, 4) long in image pixels; ``0, 0, 0, 0`` when no pixel passes (a constant map).
     """
-    lead, prepared = _prepare_maps(maps, image_size)  # (B, H, W) in [0, 1]
-    foreground = prepared >= threshold
-    if not largest_region:
-        return boxes_from_masks(foreground).view(*lead, 4)
-    return _Regions.find(foreground).largest_boxes().to(maps.device).view(*lead, 4)
+    foreground = _prepare_maps(maps, image_size) >= threshold  # (B, H, W)
+    if largest_region:
+        boxes = _Regions.find(foreground).largest_boxes().to(maps.device)
+    else:
+        boxes = boxes_from_masks(foreground)
+    return boxes.view(*maps.shape[:-2], 4)
 
 
 def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
     """Intersection over union of matching boxes (pairs, not all-against-all).
 
-    For all pairs between two sets of boxes use ``torchvision.ops.box_iou``; its
-    ``x1, y1, x2, y2`` boxes measure area as ``(x2 - x1) * (y2 - y1)``, the same
-    as our end-exclusive pixel boxes.
-
-    Args:
-        boxes_a: (N, 4) ``x0, y0, x1, y1``, end exclusive; any shapes that broadcast work.
-        boxes_b: (N, 4)
-    Returns:
-        iou: (N,) float in [0, 1]; 0 when both boxes are empty.
+    boxes_a, boxes_b (N, 4), or any shapes that broadcast -> iou (N,) in [0, 1]; 0 when both are empty.
+    For all pairs use ``torchvision.ops.box_iou`` (its area ``(x2 - x1) * (y2 - y1)`` fits our boxes).
     """
     a, b = boxes_a.float(), boxes_b.float()
     top_left = torch.maximum(a[..., :2], b[..., :2])  # (N, 2)
     bottom_right = torch.minimum(a[..., 2:], b[..., 2:])  # (N, 2)
     inter = (bottom_right - top_left).clamp_min(0).prod(dim=-1)  # (N,)
     union = _area(a) + _area(b) - inter
-    return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(union))
+    return inter / union.clamp_min(1e-12)  # inter <= union, so two empty boxes give 0
 
 
 class _IoUSweepScores:
@@ -139,13 +112,25 @@ class _IoUSweepScores:
 
     @property
     def max_box_acc(self) -> float:
-        """Best box accuracy over the settings at IoU >= 0.5 (Choe et al.'s MaxBoxAcc)."""
+        """MaxBoxAcc: the best setting's accuracy at IoU >= 0.5 (a sweep boxes the largest region)."""
+        self._check_rule(False, "MaxBoxAcc")
         return self.accuracy_at(0.5).max().item()
 
     @property
     def max_box_acc_v2(self) -> float:
-        """Mean over the IoU levels of the best setting's accuracy (MaxBoxAccV2)."""
+        """MaxBoxAccV2: mean over the IoU levels of the best setting's accuracy (a sweep scores
+        each map's best-matching region)."""
+        self._check_rule(True, "MaxBoxAccV2")
         return self.accuracy.max(dim=1).values.mean().item()
+
+    def _check_rule(self, multi_contour: bool, metric: str) -> None:
+        """One centred box per image suits both metrics; a :class:`ThresholdSweep` checks its box rule."""
+
+    def _best(self, settings: torch.Tensor) -> float:
+        """The setting (S,) that gives :attr:`max_box_acc`; ties go to the higher mean IoU, then the first."""
+        accuracy = self.accuracy_at(0.5)
+        mean_iou = torch.where(accuracy == accuracy.max(), self.ious.mean(dim=1), -1.0)  # (S,)
+        return settings[int(mean_iou.argmax())].item()
 
 
 @dataclass
@@ -165,31 +150,19 @@ class ThresholdSweep(_IoUSweepScores):
     iou_thresholds: tuple[float, ...] = DEFAULT_IOU_THRESHOLDS
     multi_contour: bool = False
 
-    @property
-    def max_box_acc(self) -> float:
-        """MaxBoxAcc: CAM's largest-region box at its best threshold, IoU >= 0.5."""
-        self._check_rule(False, "MaxBoxAcc")
-        return super().max_box_acc
-
-    @property
-    def max_box_acc_v2(self) -> float:
-        """MaxBoxAccV2: each map's best-matching region box, mean over the IoU levels."""
-        self._check_rule(True, "MaxBoxAccV2")
-        return super().max_box_acc_v2
-
     def _check_rule(self, multi_contour: bool, metric: str) -> None:
         # The two metrics box a map differently; the other rule's number would look right and be wrong.
         if self.multi_contour != multi_contour:
             rule = "every region, the best-matching one" if multi_contour else "the largest region only"
             raise ValueError(
-                f"{metric} boxes {rule}: make this sweep with threshold_sweep(..., multi_contour={multi_contour}). "
+                f"{metric} boxes {rule}: sweep with threshold_sweep(..., multi_contour={multi_contour}). "
                 "The accuracies of this sweep are in .accuracy and .accuracy_at(iou)."
             )
 
     @property
     def best_threshold(self) -> float:
-        """The threshold that gives :attr:`max_box_acc`; ties go to the higher mean IoU, then the lower threshold."""
-        return self.thresholds[_best_index(self.accuracy_at(0.5), self.ious)].item()
+        """The threshold that gives :attr:`max_box_acc`; ties: the higher mean IoU, then the lower one."""
+        return self._best(self.thresholds)
 
 
 def threshold_sweep(
@@ -204,46 +177,34 @@ def threshold_sweep(
     """Box IoUs at many thresholds, the raw material of MaxBoxAcc.
 
     Args:
-        maps: (B, h, w)
+        maps: (B, h, w); ``image_size`` as in :func:`boxes_from_maps`
         gt_boxes: (B, 4) true boxes in image pixels
         thresholds: (T,), default ``torch.linspace(0, 1, 101)``
         iou_thresholds: IoU levels the accuracies are reported at
-        image_size: maps are upsampled to it before boxes are drawn
         multi_contour: score the best-matching box among all regions
             (MaxBoxAccV2) instead of only the largest region (CAM, MaxBoxAcc).
-    Returns:
-        a :class:`ThresholdSweep`; read ``.max_box_acc``, ``.max_box_acc_v2``, ``.accuracy``.
 
     Cost: one ``scipy.ndimage.label`` per threshold, over all maps at once
     (maps on a GPU are copied to the CPU for it).
     """
-    _, prepared = _prepare_maps(maps, image_size)  # (B, H, W)
-    if thresholds is None:
-        thresholds = torch.linspace(0, 1, 101)
-    thresholds = torch.as_tensor(thresholds, dtype=torch.float32)
+    prepared = _prepare_maps(maps, image_size).cpu()  # (B, H, W); scipy labels the regions on the CPU
+    thresholds = torch.as_tensor(torch.linspace(0, 1, 101) if thresholds is None else thresholds).float()
     gt = gt_boxes.cpu().view(-1, 4)
-    prepared = prepared.cpu()  # scipy labels the regions on the CPU
     ious = []
     for threshold in thresholds.tolist():  # a loop over thresholds, batched over maps
         regions = _Regions.find(prepared >= threshold)
-        if multi_contour:
-            ious.append(regions.best_iou(gt))
-        else:
-            ious.append(box_iou(regions.largest_boxes(), gt))
+        ious.append(regions.best_iou(gt) if multi_contour else box_iou(regions.largest_boxes(), gt))
     return ThresholdSweep(
         thresholds=thresholds,
         ious=torch.stack(ious),  # (T, B)
-        iou_thresholds=tuple(float(t) for t in iou_thresholds),
+        iou_thresholds=tuple(map(float, iou_thresholds)),
         multi_contour=multi_contour,
     )
 
 
 def center_box(image_size: int | tuple[int, int], fraction: float) -> torch.Tensor:
-    """The box centred in the image whose sides are ``fraction`` of the image's sides.
-
-    Returns:
-        (4,) long ``x0, y0, x1, y1``; ``fraction=0.5`` covers the central quarter of the area.
-    """
+    """The (4,) long box centred in the image whose sides are ``fraction`` of the image's sides;
+    ``fraction=0.5`` covers the central quarter of the area."""
     h, w = _pair(image_size)
     x0 = round(w * (1 - fraction) / 2)
     y0 = round(h * (1 - fraction) / 2)
@@ -257,8 +218,6 @@ class CenterBoxBaseline(_IoUSweepScores):
     Attributes:
         fractions: (F,) side of the box as a fraction of the image side
         ious: (F, B) IoU with each true box
-        iou_thresholds: IoU levels reported
-        image_size: (H, W)
     """
 
     fractions: torch.Tensor
@@ -268,9 +227,8 @@ class CenterBoxBaseline(_IoUSweepScores):
 
     @property
     def best_fraction(self) -> float:
-        """The box side (fraction of the image side) that gives :attr:`max_box_acc`;
-        ties go to the higher mean IoU."""
-        return self.fractions[_best_index(self.accuracy_at(0.5), self.ious)].item()
+        """The box side (a fraction of the image side) giving :attr:`max_box_acc`; ties as for thresholds."""
+        return self._best(self.fractions)
 
     @property
     def best_box(self) -> torch.Tensor:
@@ -287,28 +245,22 @@ def center_box_baseline(
 ) -> CenterBoxBaseline:
     """The "no model" baseline: one centred box for every image, at its best size.
 
-    Choe et al. (2020) report a *centre-Gaussian* baseline: a Gaussian bump in
-    the middle of the image used as if it were a CAM, scored with the same
-    threshold sweep. Thresholding a centred bump at different heights gives
-    centred boxes of different sizes, so its MaxBoxAcc is the accuracy of the
-    best-sized centred box. We compute that directly: boxes with the image's
-    aspect ratio and sides ``fraction * image side``, for 100 fractions from 0.01
-    to 1, and report the best. The size is chosen looking at the test boxes, so
-    the baseline is optimistic: a method should beat it clearly.
+    Choe et al. (2020) report a *centre-Gaussian* baseline: a Gaussian bump in the middle of the
+    image used as if it were a CAM, scored with the same threshold sweep. Its thresholds give
+    centred boxes of different sizes, so its MaxBoxAcc is that of the best-sized centred box; we
+    score those boxes (the image's aspect ratio, sides ``fraction * image side``) directly. The size
+    is chosen looking at the test boxes, so the baseline is optimistic: a method should beat it clearly.
 
     Args:
         gt_boxes: (B, 4) true boxes
-        image_size: int or (H, W)
         fractions: (F,) sides to try, default ``torch.linspace(0.01, 1, 100)``
     """
-    if fractions is None:
-        fractions = torch.linspace(0.01, 1, 100)
-    fractions = torch.as_tensor(fractions, dtype=torch.float32)
+    fractions = torch.as_tensor(torch.linspace(0.01, 1, 100) if fractions is None else fractions).float()
     size = _pair(image_size)
     candidates = torch.stack([center_box(size, f) for f in fractions.tolist()])  # (F, 4)
     gt = gt_boxes.view(-1, 4).cpu()
-    ious = torchvision.ops.box_iou(candidates, gt).nan_to_num(0.0)  # (F, B) all pairs; 0/0 (two empty boxes) -> 0
-    return CenterBoxBaseline(fractions, ious, tuple(float(t) for t in iou_thresholds), size)
+    ious = all_pairs_iou(candidates, gt).nan_to_num(0.0)  # (F, B) all pairs; 0/0 (two empty boxes) -> 0
+    return CenterBoxBaseline(fractions, ious, tuple(map(float, iou_thresholds)), size)
 
 
 def mass_inside_boxes(
@@ -332,42 +284,27 @@ def mass_inside_boxes(
         (B,) in [0, 1]; 0 for a map with no positive value.
     """
     maps = maps.float()
-    if image_size is not None and tuple(maps.shape[-2:]) != _pair(image_size):
-        maps = upsample_maps(maps.unsqueeze(1), _pair(image_size), mode=mode).squeeze(1)
+    if image_size is not None:
+        maps = upsample_maps(maps.unsqueeze(1), image_size, mode=mode).squeeze(1)
     positive = maps.clamp_min(0)  # (B, H, W)
     h, w = positive.shape[-2:]
-    boxes = boxes.to(positive.device).expand(positive.shape[0], 4)
-    y = torch.arange(h, device=positive.device).view(1, h, 1)
-    x = torch.arange(w, device=positive.device).view(1, 1, w)
-    inside = (
-        (x >= boxes[:, 0, None, None])
-        & (x < boxes[:, 2, None, None])
-        & (y >= boxes[:, 1, None, None])
-        & (y < boxes[:, 3, None, None])
-    )  # (B, H, W)
-    total = positive.sum(dim=(-2, -1))
+    boxes = boxes.to(positive.device).expand(len(positive), 4)  # (B, 4)
+    x0, y0, x1, y1 = (boxes[:, i, None, None] for i in range(4))  # each (B, 1, 1)
+    y = torch.arange(h, device=positive.device).view(h, 1)
+    x = torch.arange(w, device=positive.device)
+    inside = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)  # (B, H, W)
     within = (positive * inside).sum(dim=(-2, -1))
-    return torch.where(total > 0, within / total.clamp_min(1e-12), torch.zeros_like(total))
+    return within / positive.sum(dim=(-2, -1)).clamp_min(1e-12)  # within <= total: 0 when there is no mass
 
 
-def _prepare_maps(
-    maps: torch.Tensor, image_size: int | tuple[int, int] | None
-) -> tuple[tuple[int, ...], torch.Tensor]:
-    """Flatten leading dims, upsample to the image size, min-max normalise: -> (B, H, W)."""
+def _prepare_maps(maps: torch.Tensor, image_size: int | tuple[int, int] | None) -> torch.Tensor:
+    """(..., h, w) -> (B, H, W): leading dims flattened, upsampled to the image size, min-max normalised."""
     if maps.dim() < 2:
         raise ValueError(f"maps must be (B, h, w); got shape {tuple(maps.shape)}")
-    lead = tuple(maps.shape[:-2])
     flat = maps.float().reshape(-1, *maps.shape[-2:])  # (B, h, w)
-    if image_size is not None and tuple(flat.shape[-2:]) != _pair(image_size):
-        flat = upsample_maps(flat.unsqueeze(1), _pair(image_size)).squeeze(1)  # (B, H, W)
-    return lead, normalize_maps(flat)
-
-
-def _best_index(accuracy: torch.Tensor, ious: torch.Tensor) -> int:
-    """Index of the best accuracy (T,); among equals, the best mean IoU over ious (T, B)."""
-    best = accuracy == accuracy.max()
-    mean_iou = torch.where(best, ious.mean(dim=1), torch.full_like(accuracy, -1.0))
-    return int(mean_iou.argmax())
+    if image_size is not None:
+        flat = upsample_maps(flat.unsqueeze(1), image_size).squeeze(1)  # (B, H, W)
+    return normalize_maps(flat)
 
 
 # 8-connectivity inside each map, never across maps of the batch: a (3, 3, 3)
@@ -376,47 +313,37 @@ _EIGHT_NEIGHBOURS = np.zeros((3, 3, 3), dtype=bool)
 _EIGHT_NEIGHBOURS[1] = True
 
 
-def _label(masks: torch.Tensor) -> tuple[np.ndarray, int]:
-    """scipy's connected-component labelling of (B, H, W) masks -> labels (B, H, W) int32, region count."""
-    if masks.dim() != 3:
-        raise ValueError(f"masks must be (B, H, W); got shape {tuple(masks.shape)}")
-    return ndimage.label(masks.bool().cpu().numpy(), structure=_EIGHT_NEIGHBOURS)
-
-
 @dataclass
 class _Regions:
-    """The 8-connected regions of a batch of masks: one box, size and map per region.
+    """The 8-connected regions of a batch of masks, in ``scipy.ndimage.label``'s order
+    (the reading order of their first pixels): one box, size and map per region.
 
     Attributes:
-        boxes: (R, 4) int ``x0, y0, x1, y1`` end exclusive (from ``ndimage.find_objects``)
+        boxes: (R, 4) int64 (from ``ndimage.find_objects``)
         sizes: (R,) pixel count of each region
         owner: (R,) which map each region belongs to
-        last: (R,) reading-order index of each region's last pixel; it breaks ties
-            between regions of equal size, the same way every time
         batch: B, the number of maps
     """
 
     boxes: np.ndarray
     sizes: np.ndarray
     owner: np.ndarray
-    last: np.ndarray
     batch: int
 
     @classmethod
     def find(cls, masks: torch.Tensor) -> _Regions:
-        labels, count = _label(masks)  # (B, H, W): 0 background, 1..R regions
+        """masks (B, H, W) bool, on any device."""
+        labels, count = ndimage.label(masks.cpu().numpy(), structure=_EIGHT_NEIGHBOURS)  # (B, H, W)
         slices = ndimage.find_objects(labels)  # R tuples of (map, rows, columns) slices
-        boxes = np.array([(x.start, y.start, x.stop, y.stop) for _, y, x in slices], dtype=np.int64).reshape(-1, 4)
+        boxes = [(x.start, y.start, x.stop, y.stop) for _, y, x in slices]
+        boxes = np.array(boxes, dtype=np.int64).reshape(-1, 4)  # (R, 4)
         owner = np.array([b.start for b, _, _ in slices], dtype=np.int64)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # drop the background count
-        reading_order = np.arange(labels.size).reshape(labels.shape)
-        last = ndimage.maximum(reading_order, labels, np.arange(1, count + 1)).astype(np.int64).reshape(-1)
-        return cls(boxes, sizes, owner, last, masks.shape[0])
+        return cls(boxes, sizes, owner, masks.shape[0])
 
     def largest_boxes(self) -> torch.Tensor:
-        """(B, 4) box of each map's largest region; ``0, 0, 0, 0`` for a map without one.
-        Ties go to the region that ends last in reading order."""
-        order = np.lexsort((-self.last, -self.sizes, self.owner))  # by map, then largest first
+        """(B, 4) box of each map's largest region (ties: the first); ``0, 0, 0, 0`` for a map without one."""
+        order = np.lexsort((-self.sizes, self.owner))  # by map, then largest first; ties keep label order
         first = order[np.unique(self.owner[order], return_index=True)[1]]  # the head of each map's run
         boxes = np.zeros((self.batch, 4), dtype=np.int64)
         boxes[self.owner[first]] = self.boxes[first]
@@ -430,7 +357,7 @@ class _Regions:
 
 
 def _area(boxes: torch.Tensor) -> torch.Tensor:
-    return (boxes[..., 2] - boxes[..., 0]).clamp_min(0) * (boxes[..., 3] - boxes[..., 1]).clamp_min(0)
+    return (boxes[..., 2:] - boxes[..., :2]).clamp_min(0).prod(dim=-1)
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:

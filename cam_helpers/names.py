@@ -1,4 +1,4 @@
-"""One "did you mean" helper for every unknown name a learner can type: a layer, a class, a sample, a model."""
+"""One "did you mean" helper for every unknown name a learner types: a layer, a class, a sample, a model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["did_you_mean"]
 
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 5, cutoff: float = 0.5) -> str:
-    """A sentence naming the choices closest to ``name`` (" Did you mean 'a', 'b'?"), or "" when none is close.
+    """A sentence naming the choices closest to ``name`` (" Did you mean 'a', 'b'?"), or "" if none is close.
 
     Matching ignores case; the choices are quoted as given. Substring matches
     ("retriever" -> "golden retriever") count too, after the close spellings.

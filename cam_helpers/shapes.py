@@ -1,10 +1,4 @@
-"""The source post's two shape tables, made from live tensors.
-
-``flatten_pipeline_table`` walks conv -> flatten -> FC -> softmax;
-``gap_pipeline_table`` walks conv -> GAP -> FC -> softmax and the CAM branch.
-Each returns a :class:`ShapeTable` that shows as HTML in a notebook, prints as
-Markdown, and compares with the post's table (``post_flatten_table`` /
-``post_gap_table``) in tests and in notebook asserts.
+"""The source post's two shape tables, made from live tensors and compared with the post's.
 
 Shapes are per image (the batch dimension is dropped), as in the post.
 """
@@ -16,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .cam import class_activation_maps, upsample_maps
 from .hooks import capture
@@ -24,7 +17,7 @@ from .models import Classifier
 
 __all__ = [
     "ShapeRow", "ShapeTable", "flatten_pipeline_table", "gap_pipeline_table", "post_flatten_table",
-    "post_gap_table", "trace_children", "POST_CLAIMED_FLATTEN_FC_WEIGHT",
+    "post_gap_table", "POST_CLAIMED_FLATTEN_FC_WEIGHT",
 ]
 
 # What the post writes for the flatten model's FC weight; the true one is [N, 25088].
@@ -206,14 +199,3 @@ def gap_pipeline_table(
         _row("softmax", logits.softmax(-1), "scores -> probabilities that sum to 1"),
     ]
     return ShapeTable("CAM-ready classifier: conv -> GAP -> FC -> softmax", rows)
-
-
-@torch.no_grad()
-def trace_children(model: nn.Module, x: torch.Tensor) -> ShapeTable:
-    """The output shape of every top-level layer for input ``x`` (B, 3, H, W)."""
-    names = [name for name, _ in model.named_children()]
-    with capture(model, names) as captured:
-        model(x)
-    children = [(name, m) for name, m in model.named_children() if name in captured]
-    rows = [_row(name, captured[name], type(m).__name__) for name, m in children]
-    return ShapeTable(f"{type(model).__name__}: output of each layer", rows)

@@ -1,18 +1,11 @@
 """A generated dataset of shapes on cluttered backgrounds, with known object boxes.
 
-Our sample photos do not come with the answer to "where is the object?" (ImageNet
-val, CUB and OpenImages do, but they are far too big for a laptop lesson), so we draw
-our own: one large shape per image (circle, square, triangle or cross), at a
-random position, size and colour, on a textured background with a few small
-distractor blobs. Because we drew it, we know its pixel mask and its tight box,
-and can score how well a Class Activation Map finds it.
-
-Optionally a *spurious cue* is planted: a small white square in the top-left
-corner that appears on (almost) every image of one class in training. A model
-can then "cheat" by looking at the corner, and CAM shows it doing so.
-
-Everything is generated from a seed with a ``torch.Generator``: the same seed
-gives the same images, bit for bit.
+Our sample photos do not come with the answer to "where is the object?" (ImageNet val, CUB and
+OpenImages do, but are far too big for a laptop lesson), so we draw our own: one large shape per
+image on a textured background with a few small distractor blobs. Because we drew it, we know its
+pixel mask and its tight box, and can score how well a Class Activation Map finds it. An optional
+*spurious cue* (a white corner square on almost every image of one class) lets a model "cheat",
+and CAM shows it doing so.
 
 Boxes follow :mod:`cam_helpers.localization`: ``(x0, y0, x1, y1)`` covers ``mask[y0:y1, x0:x1]``.
 """
@@ -40,8 +33,6 @@ _MAX_DISTRACTORS = 6
 # Generating in chunks keeps memory flat: the distractor masks of 1000 images at
 # once would be (1000, 6, 64, 64) floats, about 100 MB.
 _CHUNK = 256
-# The tensors with one entry per image, which subset() picks from.
-_PER_IMAGE = ("images", "labels", "boxes", "masks", "has_cue")
 
 
 @dataclass
@@ -55,10 +46,9 @@ class SyntheticShapes(Dataset):
         masks: (N, H, W) bool, the pixels of the drawn shape
         has_cue: (N,) bool, whether the spurious corner mark is on the image
         cue_box: (4,) long, where the mark goes when present (same box convention)
-        class_names: names of the classes, e.g. ``("circle", "square", ...)``
+        class_names: e.g. ``("circle", "square", ...)``
 
-    Indexing gives ``(image (3, H, W), label)`` pairs, so it also works with a
-    ``torch.utils.data.DataLoader``.
+    Indexing gives ``(image (3, H, W), label)`` pairs, as a ``DataLoader`` expects.
     """
 
     images: torch.Tensor
@@ -75,25 +65,12 @@ class SyntheticShapes(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[index], self.labels[index]
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """(H, W) of the images."""
-        return (self.images.shape[-2], self.images.shape[-1])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
     def subset(self, index: torch.Tensor | slice | Sequence[int]) -> SyntheticShapes:
         """A smaller dataset: the images picked by ``index`` (a slice, list or bool/long tensor)."""
         if not isinstance(index, slice):
-            index = torch.as_tensor(index, device=self.labels.device)
-        return replace(self, **{name: getattr(self, name)[index] for name in _PER_IMAGE})
-
-    def to(self, device: torch.device | str) -> SyntheticShapes:
-        """The same dataset with every tensor on ``device``."""
-        moved = {name: getattr(self, name).to(device) for name in (*_PER_IMAGE, "cue_box")}
-        return replace(self, **moved)
+            index = torch.as_tensor(index, device=self.labels.device)  # e.g. a mask made on the GPU
+        per_image = ("images", "labels", "boxes", "masks", "has_cue")  # not cue_box, class_names
+        return replace(self, **{name: getattr(self, name)[index] for name in per_image})
 
 
 def make_shapes(
@@ -107,24 +84,16 @@ def make_shapes(
     cue_probability: float = 0.95,
     other_cue_probability: float = 0.0,
 ) -> SyntheticShapes:
-    """Draw ``num_images`` images of shapes, deterministically from ``seed``.
+    """Draw N = ``num_images`` images (N, 3, S, S) in [0, 1], bit for bit the same for the same ``seed``.
 
     Args:
-        num_images: N.
-        seed: the same seed gives identical data.
-        image_size: H = W in pixels (64 by default; sizes scale with it).
-        class_names: which shapes to draw, any of ``SHAPE_NAMES``; the classes
-            are balanced (N // K images each, the remainder spread over the first ones).
-        spurious_cue: plant the corner mark (a white square of about 5x5 pixels
-            at the top-left, see ``cue_box``).
-        cue_class: the class the mark goes with.
+        image_size: S = H = W in pixels; shape and mark sizes scale with it.
+        class_names: any of ``SHAPE_NAMES``; the classes are balanced (N // K images each,
+            the remainder spread over the first ones).
+        spurious_cue: plant the corner mark (a white square of about 5x5 pixels, see ``cue_box``).
         cue_probability: chance that an image of ``cue_class`` carries the mark
             (how strongly the mark predicts the class).
-        other_cue_probability: chance that an image of any other class carries it
-            (equal probabilities: the mark says nothing about the class).
-
-    Returns:
-        a :class:`SyntheticShapes` with images (N, 3, S, S) in [0, 1].
+        other_cue_probability: the same for every other class (equal: the mark says nothing).
     """
     unknown = [name for name in class_names if name not in SHAPE_NAMES]
     if unknown:
@@ -134,9 +103,9 @@ def make_shapes(
     n, s, d = num_images, image_size, _MAX_DISTRACTORS
     g = torch.Generator().manual_seed(seed)
 
-    # Every random number is drawn up front, in a fixed order, so that the data
-    # depends only on the seed (not on the chunk size used for drawing). Values
-    # per image are (N, 1, 1) and per blob (N, D, 1, 1), to broadcast over the pixels.
+    # Every random number is drawn up front, in a fixed order, so that the data depends only on the
+    # seed (not on the chunk size used for drawing). Values per image are (N, 1, 1) and per blob
+    # (N, D, 1, 1), to broadcast over the pixels.
     labels = (torch.arange(n) % len(class_names))[torch.randperm(n, generator=g)]  # (N,)
     half_size = s * _uniform(g, (n, 1, 1), *_SIZE_RANGE)  # half extent in pixels
     margin = half_size + 1
@@ -202,8 +171,7 @@ def _paint(draws: SimpleNamespace, cue_region: torch.Tensor) -> tuple[torch.Tens
     # Distractors: small round blobs, painted one slot at a time for the whole chunk.
     for d in range(_MAX_DISTRACTORS):
         squared_distance = (x - draws.blob_x[:, d]) ** 2 + (y - draws.blob_y[:, d]) ** 2  # (m, S, S)
-        blob = squared_distance <= draws.blob_radius[:, d] ** 2
-        blob &= draws.blob_on[:, d]
+        blob = (squared_distance <= draws.blob_radius[:, d] ** 2) & draws.blob_on[:, d]
         image = torch.where(blob.unsqueeze(1), draws.blob_colour[:, d], image)
 
     # The object goes on top of the clutter, so its mask is exactly what we see.
@@ -229,21 +197,12 @@ def make_splits(
     test_cue: str = "absent",
     **options,
 ) -> tuple[SyntheticShapes, SyntheticShapes]:
-    """A training and a test set, drawn from two seeds derived from ``seed``.
+    """(train, test), drawn from two seeds derived from ``seed`` (the splits never share images).
 
-    Args:
-        seed: one number for both splits (they never share images).
-        num_train, num_test: sizes of the splits.
-        spurious_cue, cue_class, cue_probability: the corner mark in training,
-            see :func:`make_shapes`.
-        test_cue: where the mark goes in the test split, when ``spurious_cue``:
-            ``"absent"`` (no mark anywhere), ``"same"`` (the training rule), or
-            ``"random"`` (on half of the images, whatever their class).
-        **options: passed to :func:`make_shapes` for both splits
-            (``image_size``, ``class_names``, ...).
-
-    Returns:
-        (train, test)
+    ``spurious_cue``, ``cue_class``, ``cue_probability`` set the corner mark in training, and
+    ``**options`` go to :func:`make_shapes` for both splits. ``test_cue`` is where the mark goes in
+    the test split, when ``spurious_cue``: ``"absent"`` (no mark anywhere), ``"same"`` (the
+    training rule), or ``"random"`` (on half of the images, whatever their class).
     """
     cue = dict(spurious_cue=spurious_cue, cue_class=cue_class, cue_probability=cue_probability)
     test_rules = {
@@ -260,13 +219,9 @@ def make_splits(
     return train, test
 
 
-def _shape_masks(
-    shape_ids: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor
-) -> torch.Tensor:
-    """Pixel masks (m, S, S) of each image's shape; ids (m,) index ``SHAPE_NAMES``.
-
-    ``dx``, ``dy``: (m, S, S) offsets of each pixel from the shape's centre; ``r``: (m, 1, 1) half extent.
-    """
+def _shape_masks(ids: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Pixel masks (m, S, S) of each image's shape: ``ids`` (m,) index ``SHAPE_NAMES``; ``dx``, ``dy``
+    (m, S, S) are each pixel's offsets from the shape's centre, ``r`` (m, 1, 1) its half extent."""
     circle = dx**2 + dy**2 <= r**2
     square = torch.maximum(dx.abs(), dy.abs()) <= 0.8 * r
     # Apex at the top, base at the bottom: half-width grows from 0 to r.
@@ -274,7 +229,7 @@ def _shape_masks(
     arm = r / 3
     cross = ((dx.abs() <= r) & (dy.abs() <= arm)) | ((dy.abs() <= r) & (dx.abs() <= arm))
     all_shapes = torch.stack([circle, square, triangle, cross], dim=1)  # (m, 4, S, S)
-    return all_shapes[torch.arange(len(shape_ids)), shape_ids]  # (m, S, S)
+    return all_shapes[torch.arange(len(ids)), ids]  # (m, S, S)
 
 
 def _uniform(g: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:

@@ -6,11 +6,9 @@ The two models differ only in their head, which is the whole point of CAM:
     FlattenNet:  trunk -> (B, C, 8, 8) -> flatten              -> (B, C*64)  -> Linear -> (B, K)
 
 GAPNet's ``fc.weight`` is (K, C): one weight per feature map, so the class map
-M_c(x, y) = sum_k w_k^c f_k(x, y) exists. FlattenNet's is (K, C*64): a weight
-per feature *and position*, so there is no single map to draw.
-
-Both expose ``features`` (the trunk, whose output is what CAM needs) and ``fc``
-(the final Linear), the names :mod:`cam_helpers.cam` looks for.
+M_c(x, y) = sum_k w_k^c f_k(x, y) exists. FlattenNet's is (K, C*64): a weight per feature *and
+position*, so there is no single map to draw. Both name the trunk ``features`` and the final
+Linear ``fc``, as :mod:`cam_helpers.cam` expects.
 """
 
 from __future__ import annotations
@@ -28,7 +26,9 @@ from tqdm.auto import tqdm  # a notebook widget in Jupyter, a text bar elsewhere
 
 from .hooks import eval_mode
 
-__all__ = ["GAPNet", "FlattenNet", "TrainingHistory", "train_model", "predict", "accuracy", "count_parameters"]
+__all__ = [
+    "GAPNet", "FlattenNet", "TrainingHistory", "train_model", "predict", "accuracy", "count_parameters",
+]
 
 DEFAULT_CHANNELS = (16, 32, 64, 128)
 
@@ -55,12 +55,9 @@ def _conv_trunk(channels: Sequence[int] = DEFAULT_CHANNELS) -> nn.Sequential:
 class GAPNet(nn.Module):
     """trunk -> global average pooling -> Linear: a CAM-ready classifier.
 
-    Args:
-        num_classes: K
-        channels: channels of the conv blocks; C = channels[-1]
-        seed: if given, the initial weights depend only on it (the global
-            random state is left untouched).
-    Shapes: (B, 3, H, W) -> features (B, C, H/8, W/8) -> (B, C) -> (B, K).
+    ``channels``: of the conv blocks, C = channels[-1]; ``seed``: if given, the initial weights
+    depend only on it (the global random state is left untouched).
+    Shapes: (B, 3, H, W) -> features (B, C, H/8, W/8) -> (B, C) -> (B, K), K = ``num_classes``.
     """
 
     def __init__(self, num_classes: int, channels: Sequence[int] = DEFAULT_CHANNELS, seed: int | None = None):
@@ -80,11 +77,8 @@ class GAPNet(nn.Module):
 class FlattenNet(nn.Module):
     """trunk -> flatten -> Linear: the "traditional" head, where CAM is not possible.
 
-    Args:
-        num_classes: K
-        channels: as in :class:`GAPNet` (same trunk)
-        image_size: H = W of the input, fixes the Linear's input size C * (H/8)**2
-        seed: as in :class:`GAPNet`
+    ``channels`` and ``seed`` as in :class:`GAPNet` (the same trunk); ``image_size`` H = W of
+    the input fixes the Linear's input size C * (H/8)**2.
     Shapes: (B, 3, H, W) -> features (B, C, H/8, W/8) -> (B, C*H*W/64) -> (B, K).
     """
 
@@ -109,18 +103,11 @@ class FlattenNet(nn.Module):
 
 @dataclass
 class TrainingHistory:
-    """What happened during training, one entry per epoch.
-
-    Attributes:
-        loss: mean training cross-entropy
-        accuracy: training accuracy (on the batches, while the model was learning)
-        eval_accuracy: accuracy on ``eval_dataset`` after the epoch (empty without one)
-        seconds: wall-clock time of the whole run
-    """
+    """What happened during training: per epoch the mean training cross-entropy (``loss``) and the
+    training ``accuracy`` (on the batches, while the model was learning); the run's wall-clock ``seconds``."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
-    eval_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -132,47 +119,33 @@ def train_model(
     lr: float = 1e-3,
     seed: int = 0,
     progress: bool = True,
-    *,
-    eval_dataset=None,
-    max_steps: int | None = None,
 ) -> TrainingHistory:
-    """Train with Adam and cross-entropy; the same seed gives the same weights.
+    """Train with Adam and cross-entropy (the same seed, the same weights); the model ends in eval mode.
 
     Args:
         model: e.g. :class:`GAPNet`; trained in place on its own device.
         dataset: anything with ``.images`` (N, 3, H, W) and ``.labels`` (N,),
-            such as :class:`cam_helpers.synthetic.SyntheticShapes`, or a tuple
-            ``(images, labels)``.
-        epochs, batch_size, lr: the usual.
+            such as :class:`cam_helpers.synthetic.SyntheticShapes`.
         seed: fixes the order of the batches (a private ``torch.Generator``;
             the global random state is not touched). Build the model with
             ``seed=`` too for fully reproducible weights.
-        progress: show a progress bar (tqdm) with the epoch, loss and eval accuracy.
-        eval_dataset: measured after each epoch into ``history.eval_accuracy``.
-        max_steps: stop after this many batches (for quick demos and tests).
-
-    Returns:
-        a :class:`TrainingHistory`. The model is left in eval mode.
+        progress: show a progress bar (tqdm) with the epoch and loss.
     """
     images, labels = _images_and_labels(dataset)
-    device = _device_of(model)
+    device = next(model.parameters()).device
     n = images.shape[0]
+    if n == 0:
+        raise ValueError("the dataset has no images to train on; make it with num_images >= 1")
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = TrainingHistory()
-    total_steps = epochs * math.ceil(n / batch_size)
-    if max_steps is not None:
-        total_steps = max(0, min(total_steps, max_steps))
-    bar = tqdm(total=total_steps, desc="training", unit="batch", disable=not progress)
+    bar = tqdm(total=epochs * math.ceil(n / batch_size), desc="training", unit="batch", disable=not progress)
     start = time.perf_counter()
-    step = 0
+    model.train()
     for epoch in range(epochs):
-        if step == total_steps:
-            break  # max_steps reached
-        model.train()
         order = torch.randperm(n, generator=generator)  # shuffled on the CPU: same order on any device
         loss_sum, correct, seen = 0.0, 0, 0
-        for batch in order.split(batch_size)[: total_steps - step]:  # max_steps may end an epoch early
+        for batch in order.split(batch_size):
             x = images[batch].to(device, non_blocking=True)  # (b, 3, H, W)
             y = labels[batch].to(device, non_blocking=True)  # (b,)
             logits = model(x)  # (b, K)
@@ -183,15 +156,10 @@ def train_model(
             loss_sum += loss.item() * len(batch)
             correct += (logits.argmax(dim=1) == y).sum().item()
             seen += len(batch)
-            step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
         history.loss.append(loss_sum / seen)
         history.accuracy.append(correct / seen)
-        if eval_dataset is not None:
-            history.eval_accuracy.append(accuracy(model, eval_dataset))
-            eval_acc = f"{history.eval_accuracy[-1]:.3f}"
-            bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.3f}", eval_acc=eval_acc)
     bar.close()
     history.seconds = time.perf_counter() - start
     optimizer.zero_grad(set_to_none=True)  # leave no .grad behind on the parameters
@@ -204,7 +172,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> to
     """Logits (N, K) for images (N, 3, H, W), in eval mode, batch by batch.
 
     Every module's train/eval flag is restored afterwards."""
-    device = _device_of(model)
+    device = next(model.parameters()).device
     with eval_mode(model):
         logits = [model(chunk.to(device)) for chunk in images.split(batch_size)]  # (b, K) each
     return torch.cat(logits)  # (N, K)
@@ -217,9 +185,9 @@ def accuracy(model: nn.Module, dataset, batch_size: int = 256) -> float:
     return (predicted.cpu() == labels.cpu()).float().mean().item()
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of parameter values (e.g. GAPNet's fc has K*C + K)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameter values (e.g. GAPNet's fc has K*C + K)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @contextmanager
@@ -232,16 +200,7 @@ def _seeded(seed: int | None) -> Iterator[None]:
 
 
 def _images_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
-        return dataset[0], dataset[1]
     if hasattr(dataset, "images") and hasattr(dataset, "labels"):
         return dataset.images, dataset.labels
-    raise TypeError(
-        "dataset must have .images (N, 3, H, W) and .labels (N,) (like SyntheticShapes), "
-        f"or be a tuple (images, labels); got {type(dataset).__name__}"
-    )
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
+    name = type(dataset).__name__
+    raise TypeError(f"dataset needs .images (N, 3, H, W) and .labels (N,), like SyntheticShapes; got {name}")

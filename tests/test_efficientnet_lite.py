@@ -33,7 +33,7 @@ def test_rocket_top2_contains_missile_or_projectile(lite0):
 def test_tensorflow_padding_and_scaling_matter(lite0):
     """Fidelity is not an accident: PyTorch's ImageNet mean/std gives a worse espresso."""
     from cam_helpers.images import load_image
-    from cam_helpers.models import imagenet_transform
+    from cam_helpers.classifier import imagenet_transform
 
     x_ours = lite0.transform(load_image(sample_path("coffee"))).unsqueeze(0)
     x_wrong = imagenet_transform(224)(load_image(sample_path("coffee"))).unsqueeze(0)

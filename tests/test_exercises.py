@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cam_helpers import exercises
-from cam_helpers.exercises import Case, Mistake, Text, compare_on_cases, compare_value, set_language
+from cam_helpers.exercises import Case, Text, compare_on_cases, compare_value, set_language
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,8 @@ def _double(x):
 
 
 _CASES = [Case("a vector", (torch.arange(3.0),)), Case("a batch", (torch.ones(2, 4),))]
-_FORGOT = Mistake(lambda x: x, Text("Hint: did you forget to double?", "힌트: 두 배를 잊었나요?"))
+# A mistake: the wrong function, and its hint.
+_FORGOT = (lambda x: x, Text("Hint: did you forget to double?", "힌트: 두 배를 잊었나요?"))
 
 
 def test_a_right_answer_passes_and_says_how_many_cases():
@@ -62,6 +63,12 @@ def test_an_answer_that_works_in_place_cannot_change_the_reference():
         return x.mul_(2)
 
     assert compare_on_cases(in_place, _double, _CASES)
+
+
+def test_a_tensor_of_several_numbers_where_one_number_is_expected_is_wrong_not_an_error():
+    verdict = compare_on_cases(lambda n: torch.zeros(3), lambda n: n + 1, [Case("one", (1,))])
+    assert not verdict and "returned tensor([0., 0., 0.])" in verdict.message
+    assert not compare_value(torch.zeros(3), 32)
 
 
 def test_compare_value_accepts_tuples_and_sizes_and_gives_hints():

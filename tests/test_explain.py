@@ -99,11 +99,8 @@ def test_class_maps_for_a_plain_module_and_per_image_classes():
     torch.testing.assert_close(every_class.mean(dim=(2, 3)), logits, atol=1e-5, rtol=1e-5)
 
 
-def test_class_probabilities_and_the_deprecated_scores_alias(lite0, random_batch):
+def test_class_probabilities_are_the_softmax_of_the_explained_classes(lite0, random_batch):
     result = explain(lite0, random_batch(2), classes=[1, 2, 3])
     expected = result.probabilities.gather(1, result.classes)  # (B, n) softmax outputs
     torch.testing.assert_close(result.class_probabilities, expected)
     assert 0 < float(result.class_probabilities.min()) and float(result.class_probabilities.max()) < 1
-    with pytest.warns(DeprecationWarning, match="class_probabilities"):
-        old = result.scores
-    assert old is result.class_probabilities

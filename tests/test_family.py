@@ -9,15 +9,7 @@ import torch.nn.functional as F
 
 from cam_helpers.cam import class_activation_maps, normalize_maps, upsample_maps
 from cam_helpers.family import (
-    GRADIENT_METHODS,
-    METHODS,
-    cam_family,
-    fused_layer_cam,
-    grad_cam_plus_plus,
-    hires_cam,
-    layer_cam,
-    score_cam,
-    xgrad_cam,
+    GRADIENT_METHODS, METHODS, cam_family, fused_layer_cam, grad_cam_plus_plus_weights,
 )
 from cam_helpers.gradcam import forward_for_gradcam, grad_cam, maps_from_weights, score_gradients
 from cam_helpers.hooks import count_hooks
@@ -44,6 +36,11 @@ def relu_normalized(maps: torch.Tensor) -> torch.Tensor:
 
 def class_weights(model, classes: torch.Tensor) -> torch.Tensor:
     return model.fc.weight.detach()[classes]  # (B, n, C)
+
+
+def one_method(method: str, *args, **options) -> torch.Tensor:
+    """cam_family for one method: its maps (B, n, h, w)."""
+    return cam_family(*args, methods=[method], **options).maps[method]
 
 
 # --------------------------------------------------------------------------- #
@@ -74,7 +71,7 @@ def test_at_the_last_layer_of_a_gap_net_each_method_has_its_closed_form(gapnet, 
 
 
 def test_hirescam_without_relu_is_cam_over_hw_and_sums_to_the_logit_minus_bias(gapnet, small_images):
-    maps = hires_cam(gapnet, small_images, "features.3", classes=[1, 2], relu=False)  # (B, 2, 4, 4)
+    maps = one_method("hirescam", gapnet, small_images, "features.3", [1, 2], relu=False)  # (B, 2, 4, 4)
     logits, captured = forward_for_gradcam(gapnet, small_images, ["features.3"])
     features = captured["features.3"].detach()
     cam = class_activation_maps(features, gapnet.fc.weight.detach(), [1, 2])
@@ -129,21 +126,21 @@ def test_score_cam_channels_that_never_fire_share_one_black_pass(small_images):
     torch.testing.assert_close(result.maps["scorecam"], maps_from_weights(features, weights), atol=1e-6, rtol=1e-5)
 
 
+# --------------------------------------------------------------------------- #
+# Batches, class specifications, a clean model
+# --------------------------------------------------------------------------- #
+
+
 def test_fused_layer_cam_is_the_max_of_tanh_scaled_maps(gapnet, small_images):
     fused = fused_layer_cam(gapnet, small_images, ["features.1", "features.3"], classes=[2])  # (B, 1, 8, 8)
     assert fused.shape == (3, 1, 8, 8)
-    shallow = layer_cam(gapnet, small_images, "features.1", classes=[2])  # (B, 1, 8, 8)
-    deep = layer_cam(gapnet, small_images, "features.3", classes=[2])  # (B, 1, 4, 4)
+    shallow = one_method("layercam", gapnet, small_images, "features.1", classes=[2])  # (B, 1, 8, 8)
+    deep = one_method("layercam", gapnet, small_images, "features.3", classes=[2])  # (B, 1, 4, 4)
     expected = torch.maximum(
         torch.tanh(2 * normalize_maps(shallow)), upsample_maps(torch.tanh(2 * normalize_maps(deep)), 8)
     )
     torch.testing.assert_close(fused, expected)
     assert float(fused.max()) == pytest.approx(float(torch.tanh(torch.tensor(2.0))), abs=1e-6)
-
-
-# --------------------------------------------------------------------------- #
-# Batches, class specifications, a clean model
-# --------------------------------------------------------------------------- #
 
 
 def test_a_batch_of_three_equals_each_image_alone(gapnet, small_images):
@@ -158,8 +155,9 @@ def test_a_batch_of_three_equals_each_image_alone(gapnet, small_images):
 
 
 def test_score_cam_batch_size_does_not_change_the_maps(gapnet, small_images):
-    a = score_cam(gapnet, small_images, "features.3", classes=[1, 4], score_cam_batch_size=5, progress=False)
-    b = score_cam(gapnet, small_images, "features.3", classes=[1, 4], score_cam_batch_size=500, progress=False)
+    request = dict(layer="features.3", classes=[1, 4], progress=False)
+    a = one_method("scorecam", gapnet, small_images, score_cam_batch_size=5, **request)
+    b = one_method("scorecam", gapnet, small_images, score_cam_batch_size=500, **request)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
@@ -183,8 +181,8 @@ def test_no_hooks_no_grad_and_the_train_mode_restored(gapnet, small_images):
         assert gapnet.training  # restored
         assert count_hooks(gapnet) == 0
         assert all(p.grad is None for p in gapnet.parameters())
-        for one_method in (grad_cam_plus_plus, xgrad_cam, layer_cam, hires_cam):
-            one_method(gapnet, small_images, "features.3", classes=[0])
+        for method in GRADIENT_METHODS:
+            one_method(method, gapnet, small_images, "features.3", classes=[0])
         fused_layer_cam(gapnet, small_images, ["features.1", "features.3"], classes=[0])
         assert gapnet.training and count_hooks(gapnet) == 0
         assert all(p.grad is None for p in gapnet.parameters())
@@ -198,7 +196,7 @@ def test_no_hooks_no_grad_and_the_train_mode_restored(gapnet, small_images):
 
 def test_works_inside_no_grad_and_leaves_no_hooks_after_an_error(gapnet, small_images):
     with torch.no_grad():
-        maps = hires_cam(gapnet, small_images, "features.3", classes=[0])
+        maps = one_method("hirescam", gapnet, small_images, "features.3", classes=[0])
     assert maps.shape == (3, 1, 4, 4) and maps.amax() > 0
     with pytest.raises(ValueError, match="class indices must lie in 0..4"):
         cam_family(gapnet, small_images, "features.3", classes=[7])
@@ -217,11 +215,18 @@ def test_clear_errors_for_bad_layers_methods_and_classes(gapnet, small_images, r
     with pytest.raises(ValueError, match=r"images must be a preprocessed batch \(B, 3, H, W\)"):
         cam_family(gapnet, small_images[0], "features.3")
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
-        score_cam(gapnet, small_images, "features.3", classes=[0], score_cam_batch_size=0)
+        one_method("scorecam", gapnet, small_images, "features.3", classes=[0], score_cam_batch_size=0)
     with pytest.raises(ValueError, match="tabbby"):
         cam_family(resnet18_random, random_batch(1, 64), "layer4", classes=["tabbby"])
+    with pytest.raises(ValueError, match=r"layer 'fc' gives \(3, 5\)\. Choose a convolutional layer"):
+        cam_family(gapnet, small_images, "fc", classes=[0])
     with pytest.raises(ValueError, match="a list of one or more layer names"):
         fused_layer_cam(gapnet, small_images, "features.3")
+    assert count_hooks(gapnet) == 0
+    # The methods' display names count too: "Grad-CAM++" is "gradcam++".
+    spelled = cam_family(gapnet, small_images, "features.3", [0], methods=["Grad-CAM++", "score_cam"],
+                         progress=False)
+    assert list(spelled.maps) == ["gradcam++", "scorecam"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -295,7 +300,8 @@ def torchcam_score_cam(model, images, layer):
 
 def test_torchcam_score_cam_agrees(gapnet):
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    ours = score_cam(gapnet, images, "features.3", classes=torch.tensor(GAPNET_CLASSES)[:, None], progress=False)
+    classes = torch.tensor(GAPNET_CLASSES)[:, None]
+    ours = one_method("scorecam", gapnet, images, "features.3", classes, progress=False)
     theirs = torchcam_score_cam(gapnet, images, "features.3")
     assert (relu_normalized(theirs) - relu_normalized(ours)).abs().max() < 1e-4
 
@@ -338,7 +344,12 @@ def test_pytorch_grad_cam_plus_plus_is_ours_with_its_epsilon(peer_setup):
     peers = pytest.importorskip("pytorch_grad_cam", reason="grad-cam not installed: pip install -e '.[test]'")
     model, images, classes, ours = peer_setup
     theirs = pytorch_grad_cam_maps(peers.GradCAMPlusPlus, model, images, PEER_LAYER)
-    same_eps = grad_cam_plus_plus(model, images, PEER_LAYER, classes, plus_plus_eps=1e-6)
+    logits, captured = forward_for_gradcam(model, images, [PEER_LAYER])
+    features = captured[PEER_LAYER]
+    with torch.enable_grad():
+        gradients = score_gradients(features, logits.gather(1, classes)).detach()  # (B, 1, C, h, w)
+    weights = grad_cam_plus_plus_weights(features, gradients, eps=1e-6)  # (B, 1, C)
+    same_eps = maps_from_weights(features, weights)
     assert (theirs - pytorch_grad_cam_form(same_eps, 96)).abs().max() < 1e-4
     assert (theirs - pytorch_grad_cam_form(ours.maps["gradcam++"], 96)).abs().max() > 1e-3
 
@@ -354,11 +365,11 @@ def test_pytorch_grad_cam_score_cam_differs_only_in_the_mask_upsampling(gapnet):
 
     full_resolution = "features.0.2"  # the first ReLU: 8 channels at 32x32
     theirs = pytorch_grad_cam_maps(peers.ScoreCAM, gapnet, images, full_resolution, GAPNET_CLASSES)
-    ours = score_cam(gapnet, images, full_resolution, classes=classes, progress=False)
+    ours = one_method("scorecam", gapnet, images, full_resolution, classes=classes, progress=False)
     assert (theirs - pytorch_grad_cam_form(ours, 32)).abs().max() < 1e-4
 
     theirs = pytorch_grad_cam_maps(peers.ScoreCAM, gapnet, images, "features.3", GAPNET_CLASSES)
-    ours = score_cam(gapnet, images, "features.3", classes=classes, progress=False)
+    ours = one_method("scorecam", gapnet, images, "features.3", classes=classes, progress=False)
     assert (theirs - pytorch_grad_cam_form(ours, 32)).abs().max() > 1e-4  # the upsampling differs...
     _, captured = forward_for_gradcam(gapnet, images, ["features.3"])
     features = captured["features.3"].detach()  # (B, 64, 4, 4)

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_helpers import images
 from cam_helpers.images import (
     SAMPLES,
     ImageLoadError,
@@ -295,6 +294,8 @@ def test_tensor_inputs_values_preserved() -> None:
     assert rgb(load_image(gray))[:, :, 2].tolist() == [[0, 200], [50, 60]]
     grad = torch.rand(3, 4, 5, requires_grad=True)
     assert load_image(grad).size == (5, 4)
+    assert load_image(torch.zeros(3, 5)).size == (5, 3)  # (H, W) even when H could be a channel count
+    assert load_image(torch.rand(2, 2, dtype=torch.bfloat16)).size == (2, 2)
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,13 @@ from cam_helpers.localization import (
     mass_inside_boxes,
     threshold_sweep,
 )
-from cam_helpers.localization import _label, _prepare_maps, _Regions
+from cam_helpers.localization import _Regions
 
 
-def _labels(masks: torch.Tensor) -> torch.Tensor:
-    """The region labels (B, H, W) that every box in the package is drawn from."""
-    return torch.from_numpy(_label(masks)[0])
+def _regions(masks: torch.Tensor) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(map, size, box) of every region that the package's boxes are drawn from, sorted."""
+    regions = _Regions.find(masks)
+    return sorted(zip(regions.owner.tolist(), regions.sizes.tolist(), map(tuple, regions.boxes.tolist())))
 
 
 def _reference_regions(mask: torch.Tensor) -> list[set[tuple[int, int]]]:
@@ -59,34 +60,30 @@ def test_boxes_from_masks_is_the_tight_box_end_exclusive():
 
 
 @pytest.mark.parametrize("density", [0.3, 0.45, 0.6])
-def test_labelled_regions_match_a_flood_fill(density):
+def test_regions_match_a_flood_fill(density):
     g = torch.Generator().manual_seed(int(density * 100))
     masks = torch.rand(6, 17, 23, generator=g) < density
-    labels = _labels(masks)
-    for mask, label in zip(masks, labels):
-        assert bool(((label > 0) == mask).all())
-        found = {}
-        for y, x in zip(*torch.nonzero(mask, as_tuple=True)):
-            found.setdefault(int(label[y, x]), set()).add((int(y), int(x)))
-        expected = sorted(sorted(r) for r in _reference_regions(mask))
-        assert sorted(sorted(r) for r in found.values()) == expected
+    expected = []
+    for i, mask in enumerate(masks):
+        for region in _reference_regions(mask):
+            ys, xs = zip(*region)
+            expected.append((i, len(region), (min(xs), min(ys), max(xs) + 1, max(ys) + 1)))
+    assert _regions(masks) == sorted(expected)
 
 
-def test_labelled_regions_follow_a_long_snake():
+def test_regions_follow_a_long_snake():
     # A one-pixel-wide zigzag: the worst case for plain label spreading.
     mask = torch.zeros(1, 21, 21, dtype=torch.bool)
     mask[0, ::2, :] = True
     for row in range(1, 21, 2):
         mask[0, row, 20 if row % 4 == 1 else 0] = True
-    labels = _labels(mask)
-    assert labels[mask].unique().numel() == 1
+    assert [size for _, size, _ in _regions(mask)] == [int(mask.sum())]
 
 
 def test_diagonal_neighbours_are_connected():
     mask = torch.zeros(1, 5, 5, dtype=torch.bool)
     mask[0, 1, 1] = mask[0, 2, 2] = True
-    labels = _labels(mask)
-    assert labels[0, 1, 1] == labels[0, 2, 2] > 0
+    assert _regions(mask) == [(0, 2, (1, 1, 3, 3))]
 
 
 # ---------------------------------------------------------------- boxes from maps
@@ -108,9 +105,18 @@ def test_largest_region_is_chosen_and_all_regions_finds_both():
     assert boxes_from_maps(maps, threshold=0.8)[0].tolist() == [2, 2, 6, 6]
     # Without the largest-region rule, the box spans both blobs.
     assert boxes_from_maps(maps, largest_region=False)[0].tolist() == [2, 2, 30, 35]
-    regions = _Regions.find(_prepare_maps(maps, None)[1] >= 0.2)
+    regions = _Regions.find(maps >= 0.2)
     assert regions.owner.tolist() == [0, 0, 1, 1]  # two regions in each map, none across maps
     assert sorted(regions.sizes.tolist()) == [16, 16, 300, 300]
+
+
+def test_equal_regions_tie_like_argmax_over_scipy_labels():
+    # Notebook 06's hand-made box takes sizes.argmax(): the first region in reading order.
+    maps = torch.zeros(2, 10, 10)
+    maps[:, 6:8, 6:8] = 1.0
+    maps[0, 0:2, 0:2] = 1.0  # before it in reading order
+    maps[1, 6:8, 0:2] = 1.0  # starts on the same row, to its left
+    assert boxes_from_maps(maps).tolist() == [[0, 0, 2, 2], [0, 6, 2, 8]]
 
 
 def test_low_resolution_maps_are_upsampled_to_the_image():

@@ -150,7 +150,6 @@ def test_replacement_images():
     assert blurred.mean().item() == pytest.approx(images.mean().item(), abs=0.02)  # colours kept
     flat = torch.full((2, 3, 32, 32), 0.3)
     assert torch.allclose(replacement_images(flat, "blur"), flat)
-    assert torch.allclose(replacement_images(images, "mean")[..., 0, 0], images.mean(dim=(-2, -1)))
     with pytest.raises(ValueError, match="baseline"):
         replacement_images(images, "noise")
 

@@ -48,7 +48,7 @@ def test_no_network_fails_fast_with_a_plain_message(torch_cache, monkeypatch):
         port = probe.getsockname()[1]
     real = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     unreachable = types.SimpleNamespace(url=f"http://127.0.0.1:{port}/resnet18-f37072fd.pth", meta=real.meta, transforms=real.transforms)
-    monkeypatch.setattr(models, "_imagenet_weights", lambda key: unreachable)
+    monkeypatch.setattr(models, "imagenet_weights", lambda key: unreachable)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match="fallback=True"):
         load_classifier("resnet18")

@@ -6,7 +6,6 @@ from cam_helpers.shapes import (
     gap_pipeline_table,
     post_flatten_table,
     post_gap_table,
-    trace_children,
 )
 
 
@@ -17,6 +16,8 @@ def test_flatten_table_equals_the_post(resnet18_random):
     # The post says the FC weight is [N, 512]; the live tensor says [N, 25088].
     assert table["fully connected"].weight_shape == (1000, 25088)
     assert "not possible" in table.to_markdown()
+    steps = list(table.shapes())
+    assert len(table) == len(steps) and [row.step for row in table] == steps  # rows in order
 
 
 def test_gap_table_equals_the_post(resnet18_random):
@@ -32,11 +33,3 @@ def test_differences_are_readable(lite0):
     problems = table.differences(post_gap_table(1000))
     assert "last conv output: live [1280, 7, 7] vs expected [512, 7, 7]" in problems
     assert "GAP: live [1280] vs expected [512]" in problems
-
-
-def test_trace_children_lists_every_stage(resnet18_random, random_batch):
-    table = trace_children(resnet18_random.model, random_batch(1))
-    shapes = table.shapes()
-    assert shapes["layer1"] == (64, 56, 56) and shapes["layer4"] == (512, 7, 7)
-    assert shapes["fc"] == (1000,)
-    assert len(table) == len(shapes) and [row.step for row in table] == list(shapes)  # rows in order

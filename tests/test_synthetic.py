@@ -26,7 +26,7 @@ def test_shapes_types_and_ranges(shapes):
     assert shapes.class_names == SHAPE_NAMES
     assert shapes.labels.bincount().tolist() == [75, 75, 75, 75]  # balanced
     assert not shapes.has_cue.any()
-    assert len(shapes) == 300 and shapes.image_size == (64, 64) and shapes.num_classes == 4
+    assert len(shapes) == 300
 
 
 def test_boxes_are_the_tight_boxes_of_the_drawn_shapes(shapes):
@@ -126,4 +126,3 @@ def test_works_as_a_torch_dataset(shapes):
     assert image.shape == (3, 64, 64) and label == shapes.labels[3]
     images, labels = next(iter(DataLoader(shapes, batch_size=8)))
     assert images.shape == (8, 3, 64, 64) and torch.equal(labels, shapes.labels[:8])
-    assert shapes.to("cpu").images.device.type == "cpu"

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchvision
 
-from cam_helpers import models, weights
+from cam_helpers import weights
 from cam_helpers.models import load_classifier
 from cam_helpers.weights import WeightsUnavailableError, download_weights, fetch_weights, find_weights, weights_url
 
@@ -156,7 +156,7 @@ def test_download_weights_copies_from_the_cache_without_a_network(torch_cache, t
 
 def test_weights_url_matches_the_models_and_refuses_what_needs_no_download():
     for name in ("resnet18", "resnet34", "resnet50"):
-        assert weights_url(name) == models._imagenet_weights(name).url  # what load_classifier loads
+        assert weights_url(name) == torchvision.models.get_model_weights(name).DEFAULT.url
     assert weights_url("resnet18").endswith("/" + RESNET18_FILE)  # the post's original ImageNet weights
     assert weights_url("resnet18_flatten") == weights_url("resnet18")  # the twin's trunk
     assert weights_url("mobilenet_v2") == torchvision.models.MobileNet_V2_Weights.DEFAULT.url

@@ -23,7 +23,7 @@ def explorer(lite0):
 
 def test_opens_on_the_top_class_at_the_cam_layer(explorer, lite0):
     assert explorer.forward_passes == 1 and explorer.backward_passes == 0
-    assert explorer.layers == explorer._layers and explorer.layers[-1] == lite0.feature_layer
+    assert explorer.layers[-1] == lite0.feature_layer and lite0.feature_layer not in explorer.layers[:-1]
     state = explorer.state
     assert state.class_name == "espresso" and state.probability > 0.8
     assert state.layer == lite0.feature_layer and state.method == "CAM" and state.map_size == (7, 7)
@@ -165,9 +165,9 @@ def test_no_hooks_left_after_200_changes(explorer, lite0):
 
 
 def test_korean_labels_captions_and_errors(lite0):
-    from cam_helpers.widgets import TEXT, TEXT_KO
+    from cam_helpers.widgets import LANGUAGES, TEXT
 
-    assert TEXT_KO.keys() == TEXT.keys()  # every label has its Korean twin
+    assert all(len(texts) == len(LANGUAGES) for texts in TEXT.values())  # every label has its Korean twin
     korean = CAMExplorer(lite0, images={"coffee": "coffee"}, lang="ko")
     assert korean.class_picker.description == "클래스" and korean.layer_picker.description == "층"
     assert korean.state.class_name == "espresso"  # ImageNet class names stay English
