@@ -175,19 +175,24 @@ def _check_pixels(width: int, height: int, max_pixels: int | None, what: str, pa
         )
 
 
-def _pil_to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> a new ``"RGB"`` image; transparency is composited on white.
+def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit or float grayscale -> an ``"L"`` image, scaled where ``convert`` would clip.
 
-    16/32-bit and float grayscale are scaled, not clipped as by ``convert``: white is 65535 for ``I;16*``,
-    255 or else 65535 for ``I`` (some Pillows open 16-bit PNGs so), 1.0 for ``F``; otherwise min..max.
+    White is 65535 for ``I;16*``; 255, or else 65535, for ``I`` (some Pillows open 16-bit PNGs so);
+    1.0 for ``F``. Values outside that range are stretched from their min to their max.
     """
+    data = np.asarray(img.convert("I") if img.mode.startswith("I;16") else img, dtype=np.float64)  # (H, W)
+    lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+    whites = {"I": (255.0, 65535.0), "F": (1.0,)}.get(img.mode, (65535.0,))
+    white = next((w for w in whites if lo >= 0 and hi <= w), None)  # the first range the values fit
+    unit = data / white if white else (data - lo) / (hi - lo or 1.0)  # a flat image comes out black
+    return Image.fromarray(np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
+def _pil_to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> a new ``"RGB"`` image; transparency is composited on white."""
     if img.mode.startswith("I") or img.mode == "F":
-        data = np.asarray(img.convert("I") if img.mode.startswith("I;16") else img, dtype=np.float64)
-        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-        whites = {"I": (255.0, 65535.0), "F": (1.0,)}.get(img.mode, (65535.0,))
-        white = next((w for w in whites if lo >= 0 and hi <= w), None)
-        unit = data / white if white else (data - lo) / (hi - lo or 1.0)  # a flat image comes out black
-        img = Image.fromarray(np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8))  # (H, W) -> L
+        img = _high_depth_to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 from .cam import class_activation_maps, normalize_maps, upsample_maps
 from .gradcam import forward_for_gradcam, grad_cam_from_activations
-from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, sample_path
+from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, preprocess, sample_path
 from .localization import boxes_from_maps
 from .models import Classifier
 from .viz import overlay
@@ -186,8 +186,8 @@ class CAMExplorer:
     def _load_image(self, source, name: str | None = None) -> None:
         """Run the model once for this image, keeping every stage's activations."""
         path = sample_path(source) if isinstance(source, str) and source in SAMPLES else source
-        picture = load_image(path, min_size=DECODE_MIN_SIZE)  # a 48 MP photo is decoded small
-        batch = self.classifier.transform(picture).unsqueeze(0).to(self.classifier.device)  # (1, 3, H, W)
+        # (1, 3, H, W); a 48 MP photo is decoded small (preprocess's min_size), as in explain()
+        batch = preprocess(path, self.classifier.transform, self.classifier.device)
         logits, activations = forward_for_gradcam(self.classifier.model, batch, self.layers)
         self.forward_passes += 1
         features = activations[self.classifier.feature_layer].detach()
