@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CAM family (cam_helpers.family) against torchcam and pytorch-grad-cam, on the same work.
+"""The CAM family (cam_helpers.gradcam.METHODS) against torchcam and pytorch-grad-cam, on the same work.
 
     .venv/bin/pip install -e ".[test]"      # torchcam, grad-cam (optional: peers are skipped when missing)
     .venv/bin/python benchmarks/family_vs_peers.py [--repeats 5] [--batch-sizes 1 8] [--device cpu]
@@ -10,7 +10,7 @@ size it times (median of --repeats runs after a warm-up, methods taking turns
 in a shuffled order within each repeat, so a busy machine slows all alike):
 
 * a plain forward pass (torch.inference_mode): the reference, 1.00x;
-* ours, each method alone (``cam_family(..., methods=[m])`` then ``.upsampled(m)``:
+* ours, each method alone (``cam_family(..., methods=[m])`` then ``[m].upsampled()``:
   maps at 224x224, normalised) at layer4 and layer3, for the top-1 and top-5
   classes: one forward pass and one batched backward pass whatever the number
   of classes; and all five gradient methods from that one pass;
@@ -23,7 +23,7 @@ in a shuffled order within each repeat, so a busy machine slows all alike):
   1, top-1; it is slow on a CPU), with the same batch of masked images per pass
   (32) for everyone.
 
-The maps' agreement with the peers is asserted in tests/test_family.py, not here.
+The maps' agreement with the peers is asserted in tests/test_gradcam.py, not here.
 
 Targets: every gradient method of ours within 1.2x of our Grad-CAM at the same
 layer and classes; our Score-CAM at least as fast as torchcam's and
@@ -46,7 +46,7 @@ os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 from timing import installed_peers, median_ms, resnet18_for_timing, sample_batch  # noqa: E402
-from cam_helpers.family import GRADIENT_METHODS, cam_family  # noqa: E402
+from cam_helpers.gradcam import GRADIENT_METHODS, cam_family  # noqa: E402
 
 TARGET_VS_GRADCAM = 1.2
 LAYERS = ("layer4", "layer3")
@@ -155,7 +155,7 @@ def main() -> None:
             def run():
                 result = cam_family(classifier, images, layer, tops[k], methods=methods, progress=False,
                                     score_cam_batch_size=SCORE_CAM_BATCH)
-                return [result.upsampled(m) for m in methods]
+                return [result[m].upsampled() for m in methods]
 
             return run
 

@@ -12,7 +12,8 @@ import torch
 
 from cam_helpers.classifier import Classifier
 from cam_helpers.images import SAMPLES, load_sample, preprocess
-from cam_helpers.models import WeightsUnavailableError, load_classifier
+from cam_helpers.models import load_classifier
+from cam_helpers.weights import WeightsUnavailableError
 
 
 def resnet18_for_timing(device: torch.device) -> tuple[Classifier, str]:

@@ -6,17 +6,13 @@
 """
 
 from .cam import all_class_maps, class_activation_maps, normalize_maps, upsample_maps
+from .cam_layers import CAMNotApplicableError, find_cam_layers
+from .classifier import Classifier
 from .explain import Explanation, class_maps, explain, forward_with_features
-from .family import FamilyResult, cam_family
-from .gradcam import GradCAMResult, forward_for_gradcam, grad_cam, grad_cam_from_activations
+from .gradcam import METHODS, GradCAMResult, cam_family, forward_for_gradcam, grad_cam, grad_cam_from_features
 from .hooks import capture, count_hooks, eval_mode
-from .models import (
-    CAMNotApplicableError,
-    Classifier,
-    WeightsUnavailableError,
-    find_cam_layers,
-    load_classifier,
-)
+from .models import load_classifier
+from .weights import WeightsUnavailableError
 
 __version__ = "0.1.0"
 
@@ -24,8 +20,8 @@ __all__ = [
     "CAMNotApplicableError",
     "Classifier",
     "Explanation",
-    "FamilyResult",
     "GradCAMResult",
+    "METHODS",
     "WeightsUnavailableError",
     "all_class_maps",
     "cam_family",
@@ -39,7 +35,7 @@ __all__ = [
     "forward_for_gradcam",
     "forward_with_features",
     "grad_cam",
-    "grad_cam_from_activations",
+    "grad_cam_from_features",
     "load_classifier",
     "normalize_maps",
     "upsample_maps",

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .classifier import resolve_classes
+
 __all__ = [
     "class_activation_maps",
     "all_class_maps",
-    "as_class_index_tensor",
     "normalize_maps",
     "upsample_maps",
     "upsample_and_normalize",
@@ -72,7 +73,8 @@ def class_activation_maps(
     ``features`` (B, C, h, w), ``fc_weight`` (K, C), ``fc_bias`` and ``relu`` are those of
     :func:`all_class_maps`. ``classes``: None (all K classes), an int (the same class for every
     image), a list of n ints (the same n classes for every image), or a (B, n) tensor / nested
-    list (each image its own n classes).
+    list (each image its own n classes): the rules of :func:`cam_helpers.classifier.resolve_classes`
+    (indices only: the FC weight knows no class names).
 
     Returns:
         maps: (B, n, h, w) in the order of ``classes`` ((B, K, h, w) for None).
@@ -81,37 +83,12 @@ def class_activation_maps(
         return all_class_maps(features, fc_weight, fc_bias, relu=relu)
     _check_features(features, fc_weight)
     batch = features.shape[0]
-    index = as_class_index_tensor(classes, batch, fc_weight.shape[0], features.device)  # (B, n)
+    index = resolve_classes(classes, batch, fc_weight.shape[0]).to(features.device)  # (B, n)
     chosen_weight = fc_weight.to(features.dtype)[index]  # (B, n, C)
     maps = torch.einsum("bchw,bnc->bnhw", features, chosen_weight)  # (B, n, h, w)
     if fc_bias is not None:
         maps = maps + fc_bias.to(maps.dtype)[index][..., None, None]
     return maps.clamp_min(0) if relu else maps
-
-
-def as_class_index_tensor(
-    classes: torch.Tensor | Sequence[int] | Sequence[Sequence[int]] | int,
-    batch: int,
-    num_classes: int,
-    device: torch.device | str,
-) -> torch.Tensor:
-    """Normalise every accepted way of naming classes to a (B, n) long tensor."""
-    index = torch.as_tensor(classes, dtype=torch.long, device=device)
-    if index.dim() == 0:
-        index = index.view(1, 1).expand(batch, 1)
-    elif index.dim() == 1:
-        index = index.view(1, -1).expand(batch, -1)
-    elif index.dim() != 2 or index.shape[0] != batch:
-        raise ValueError(
-            f"classes must be an int, a list of class indices, or one list per image "
-            f"(shape ({batch}, n)); got shape {tuple(index.shape)}"
-        )
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_classes):
-        raise ValueError(
-            f"class indices must lie in 0..{num_classes - 1} (the FC layer has {num_classes} "
-            f"outputs); got {index.unique().tolist()[:10]}"
-        )
-    return index
 
 
 def normalize_maps(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .hooks import eval_mode
+from .hooks import capture
 
 __all__ = ["CAMNotApplicableError", "find_cam_layers"]
 
@@ -33,8 +33,8 @@ class CAMNotApplicableError(ValueError):
     """CAM needs conv features -> global average pooling -> one Linear layer."""
 
 
-# (name, module, a copy of its output, the output tensor itself) for every module, in firing order.
-_Record = tuple[str, nn.Module, torch.Tensor, torch.Tensor]
+# (name, module, a copy of its output) for every module, in the order the modules finished.
+_Record = tuple[str, nn.Module, torch.Tensor]
 
 
 def find_cam_layers(model: nn.Module, *, input_size: int = 224, model_name: str | None = None) -> dict:
@@ -59,46 +59,35 @@ def cam_layers_and_shape(
     feature_index = _feature_maps(records, fc_index, label)
     _check_head_is_gap_linear(records, feature_index, fc_index, label)
     activation = _identity_activation(records, feature_index, fc_index, logits, label)
-    feature_name, _, features, _ = records[feature_index]
+    feature_name, _, features = records[feature_index]
     layers = dict(feature_layer=feature_name, fc_layer=records[fc_index][0], feature_activation=activation)
     return layers, tuple(features.shape[1:])
 
 
 def _record_every_output(model: nn.Module, input_size: int) -> tuple[list[_Record], torch.Tensor]:
-    """One forward pass on a random (2, 3, S, S) batch, recording each module's output.
+    """One forward pass on a random (2, 3, S, S) batch, recording every module's output.
 
-    A copy is stored because a later in-place op (DenseNet's F.relu(..., inplace=True))
-    would change the output; the output itself is kept too, so that "the same tensor"
-    can be recognised by identity (layer4.1.relu, layer4.1 and layer4 return one tensor).
+    :func:`cam_helpers.hooks.capture` on every named module does it: copies (a later in-place op,
+    DenseNet's F.relu(..., inplace=True), would change the output), in the order the modules
+    finished, eval mode and no gradient during the pass, every hook removed after it.
     """
-    records: list[_Record] = []
-    names = {module: name for name, module in model.named_modules() if name}
-
-    def record(module: nn.Module, _inputs, output) -> None:
-        if isinstance(output, torch.Tensor):
-            records.append((names[module], module, output.detach().clone(), output))
-
-    handles = [module.register_forward_hook(record) for module in names]
-    try:
-        device = next(model.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(0)  # private: the global RNG is not touched
-        x = torch.randn(2, 3, input_size, input_size, device=device, generator=generator)
-        with eval_mode(model), torch.no_grad():
-            logits = model(x)  # (2, K)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return records, logits
+    modules = {name: module for name, module in model.named_modules() if name}
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(0)  # private: the global RNG is not touched
+    x = torch.randn(2, 3, input_size, input_size, device=device, generator=generator)
+    with capture(model, list(modules)) as captured:
+        logits = model(x)  # (2, K)
+    return [(name, modules[name], output) for name, output in captured.order], logits
 
 
 def _final_linear(records: list[_Record], logits: torch.Tensor, label: str) -> int:
     """Index of the last Linear layer, which must produce the logits themselves."""
-    fc_index = max((i for i, (_, m, _, _) in enumerate(records) if isinstance(m, nn.Linear)), default=None)
+    fc_index = max((i for i, (_, m, _) in enumerate(records) if isinstance(m, nn.Linear)), default=None)
     if fc_index is None:
         raise CAMNotApplicableError(
             f"{label} has no nn.Linear layer, so there are no class weights for CAM. {_USE_GRAD_CAM}"
         )
-    fc_name, _, fc_out, _ = records[fc_index]
+    fc_name, _, fc_out = records[fc_index]
     if fc_out.shape != logits.shape or not torch.allclose(fc_out, logits):
         raise CAMNotApplicableError(
             f"In {label} the last Linear layer ({fc_name}) is not the final output; "
@@ -110,8 +99,8 @@ def _final_linear(records: list[_Record], logits: torch.Tensor, label: str) -> i
 
 def _refuse_hidden_linears(records: list[_Record], fc_index: int, label: str) -> None:
     """Hidden FC layers: another Linear after the last feature maps (VGG, AlexNet, MobileNetV3)."""
-    last_4d = max((i for i, (_, _, o, _) in enumerate(records[:fc_index]) if o.dim() == 4), default=0)
-    hidden = [n for n, m, _, _ in records[last_4d:fc_index] if isinstance(m, nn.Linear)]
+    last_4d = max((i for i, (_, _, o) in enumerate(records[:fc_index]) if o.dim() == 4), default=0)
+    hidden = [n for n, m, _ in records[last_4d:fc_index] if isinstance(m, nn.Linear)]
     if hidden:
         raise CAMNotApplicableError(
             f"CAM does not apply exactly to {label}: after pooling, the features pass through "
@@ -122,22 +111,22 @@ def _refuse_hidden_linears(records: list[_Record], fc_index: int, label: str) ->
 
 
 def _feature_maps(records: list[_Record], fc_index: int, label: str) -> int:
-    """Index of the outermost module giving the last 4D output with h * w > 1 before the FC layer."""
+    """Index of the last module giving a 4D output with h * w > 1 before the FC layer."""
     before_fc = list(enumerate(records[:fc_index]))
-    spatial = [i for i, (_, _, o, _) in before_fc if o.dim() == 4 and o.shape[-1] * o.shape[-2] > 1]
+    spatial = [i for i, (_, _, o) in before_fc if o.dim() == 4 and o.shape[-1] * o.shape[-2] > 1]
     if not spatial:
         raise CAMNotApplicableError(
             f"{label} has no spatial feature maps before its final layer {records[fc_index][0]}; "
             f"CAM needs conv features (B, C, h, w). {_USE_GRAD_CAM}"
         )
-    produced = records[spatial[-1]][3]
-    # Among the modules returning this very tensor, the outermost one fires last.
-    return max(i for i, (_, _, _, o) in before_fc if o is produced)
+    # Modules that return the same tensor (layer4.1.relu, layer4.1, layer4) finish innermost first,
+    # so the last record is the outermost of them: the name a learner knows ("layer4").
+    return spatial[-1]
 
 
 def _check_head_is_gap_linear(records: list[_Record], feature_index: int, fc_index: int, label: str) -> None:
     """The FC layer must take C inputs (one per channel), not C * h * w (a flatten head)."""
-    feature_name, _, features, _ = records[feature_index]
+    feature_name, _, features = records[feature_index]
     fc_name, fc = records[fc_index][:2]
     _, c, h, w = features.shape
     if fc.in_features == c * h * w and h * w > 1:
@@ -154,7 +143,7 @@ def _identity_activation(
     records: list[_Record], feature_index: int, fc_index: int, logits: torch.Tensor, label: str
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """Check logits == fc(mean_(x, y) f(features)) for f = identity, then f = ReLU; return f."""
-    feature_name, _, features, _ = records[feature_index]
+    feature_name, _, features = records[feature_index]
     fc = records[fc_index][1]
     for activation in (None, torch.relu):
         feats = features if activation is None else activation(features)  # (B, C, h, w)
@@ -163,7 +152,7 @@ def _identity_activation(
         if (predicted - logits).abs().max() <= 1e-4 * logits.abs().max() + 1e-7:
             return activation
     head = records[feature_index + 1 : fc_index]
-    between = [type(m).__name__ for _, m, _, _ in head if not isinstance(m, _POOL_TYPES)]
+    between = [type(m).__name__ for _, m, _ in head if not isinstance(m, _POOL_TYPES)]
     detail = f" ({', '.join(dict.fromkeys(between))} between pooling and the FC layer)" if between else ""
     raise CAMNotApplicableError(
         f"CAM does not apply exactly to {label}: the logits are not the FC layer applied to "

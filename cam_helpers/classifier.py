@@ -1,8 +1,11 @@
 """The :class:`Classifier`: a network, its preprocessing, class names and the two layers CAM needs.
 
-It turns what a learner types for a class ("tabby", 281, ["tabby", "espresso"]) into class indices.
-:func:`cam_helpers.models.load_classifier` builds one for a known model; ``Classifier.from_model``
-wraps your own.
+It is also the one place that turns what a learner types for a class ("tabby", 281,
+["tabby", "espresso"], one list per image, a NumPy integer, or nothing: the top-k predictions)
+into a (B, n) tensor of class indices: :func:`resolve_classes`, which every other module calls
+(with a plain ``nn.Module``, which knows no names, it takes indices only).
+:func:`cam_helpers.models.load_classifier` builds a Classifier for a known model;
+``Classifier.from_model`` wraps your own.
 """
 
 from __future__ import annotations
@@ -15,18 +18,115 @@ import torch
 import torchvision.transforms as T
 from torch import nn
 
-from .cam import as_class_index_tensor
 from .cam_layers import CAMNotApplicableError, find_cam_layers
 from .hooks import resolve_layer
+from .images import denormalize
 from .names import did_you_mean
 
-__all__ = ["Classifier", "ClassSpec", "imagenet_transform", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Classifier", "ClassSpec", "resolve_classes", "imagenet_transform", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: A class index or name, a list of them (the same for every image), one list per image, or a (B, n) tensor.
+#: None: the top-k predicted classes of each image.
 ClassSpec = int | str | Sequence[int | str] | Sequence[Sequence[int | str]] | torch.Tensor | None
+
+
+def resolve_classes(
+    classes: ClassSpec,
+    batch: int,
+    num_classes: int | None,
+    *,
+    class_names: Sequence[str] | None = None,
+    logits: torch.Tensor | None = None,
+    top_k: int = 1,
+    model_name: str = "the model",
+) -> torch.Tensor | None:
+    """A learner's class request -> a (B, n) long tensor of class indices, range-checked.
+
+    Args:
+        classes: a :data:`ClassSpec`. An int or name: the same class for every image; a list of n:
+            the same n classes for every image; one list per image (B lists of n), or a (B, n) tensor:
+            each image its own. Names (case-insensitive) need ``class_names``.
+        batch: B, the number of images.
+        num_classes: K, the number of outputs of the model; None: not known yet (no range check).
+        class_names: the K names; None for a plain ``nn.Module`` (then names are refused).
+        logits: (B, K) the model's output. With ``classes=None`` it gives the ``top_k`` predicted
+            classes of each image; without logits, ``classes=None`` returns None (decide after the
+            forward pass: call again with the logits).
+        model_name: named in the error messages.
+
+    Returns:
+        (B, n) long tensor on the logits' device (else where the request was), or None (see above).
+    """
+    if classes is None:
+        if logits is None:
+            return None
+        if not 1 <= top_k <= num_classes:
+            raise ValueError(f"top_k must lie in 1..{num_classes} (the model has {num_classes} classes); got {top_k}")
+        return logits.detach().topk(top_k, dim=-1).indices  # (B, n)
+
+    def one(item) -> int:  # one class by index or name
+        return _class_index(item, num_classes, class_names, model_name)
+
+    if isinstance(classes, torch.Tensor):
+        if classes.is_floating_point():
+            raise ValueError(f"class indices must be integers; got a {classes.dtype} tensor")
+        index = classes.long()
+    else:
+        items = [classes] if isinstance(classes, (numbers.Number, str)) else list(classes)  # one class
+        if items and all(isinstance(c, (list, tuple)) for c in items):
+            index = torch.tensor([[one(c) for c in row] for row in items], dtype=torch.long)  # (B, n)
+        else:
+            index = torch.tensor([one(c) for c in items], dtype=torch.long)  # (n,)
+    if index.dim() == 0:
+        index = index.view(1, 1).expand(batch, 1)  # (B, 1): the same class for every image
+    elif index.dim() == 1:
+        index = index.view(1, -1).expand(batch, -1)  # (B, n): the same n classes for every image
+    elif index.dim() != 2 or index.shape[0] != batch:
+        raise ValueError(
+            f"classes must be an int, a list of class indices, or one list per image "
+            f"(shape ({batch}, n)); got shape {tuple(index.shape)}"
+        )
+    if index.numel() and (int(index.min()) < 0 or (num_classes is not None and int(index.max()) >= num_classes)):
+        raise ValueError(f"class indices must lie in {_valid(num_classes, model_name)}; got {index.unique().tolist()[:10]}")
+    return index.to(logits.device) if logits is not None else index
+
+
+def _valid(num_classes: int | None, model_name: str) -> str:
+    if num_classes is None:
+        return "0 or more"
+    return f"0..{num_classes - 1} ({model_name} has {num_classes} classes)"
+
+
+def _class_index(item, num_classes: int, class_names: Sequence[str] | None, model_name: str) -> int:
+    """One class given by index (an int, a NumPy integer, a 0-dim tensor) or by name."""
+    if isinstance(item, numbers.Integral) or (
+        isinstance(item, torch.Tensor) and item.dim() == 0 and not item.is_floating_point()
+    ):
+        index = int(item)
+        if index < 0 or (num_classes is not None and index >= num_classes):
+            raise ValueError(f"class index {index} is out of range: it must lie in {_valid(num_classes, model_name)}")
+        return index
+    if not isinstance(item, str):
+        raise ValueError(
+            f"{item!r} is not a class of {model_name}: give an integer class index or a class name "
+            f"(got a {type(item).__name__})"
+        )
+    if class_names is None:
+        raise ValueError(
+            f"class names ({item!r}) need a Classifier, which knows the names; with a plain "
+            "nn.Module give class indices, or wrap it: Classifier.from_model(model, class_names=...)"
+        )
+    lowered = [n.lower() for n in class_names]
+    wanted = item.strip().lower()
+    if wanted in lowered:
+        return lowered.index(wanted)
+    raise ValueError(
+        f"{item!r} is not a class of {model_name}.{did_you_mean(wanted, list(class_names))} "
+        "Use classifier.class_names to see them all, or give a class index."
+    )
 
 
 def imagenet_transform(
@@ -84,47 +184,21 @@ class Classifier:
 
     def class_index(self, name_or_index: str | int) -> int:
         """The index of a class given by index or name (case-insensitive); unknown names get suggestions."""
-        if isinstance(name_or_index, numbers.Integral) or (
-            isinstance(name_or_index, torch.Tensor) and name_or_index.dim() == 0
-        ):
-            index = int(name_or_index)  # an int, a NumPy integer or a 0-dim tensor
-            if not 0 <= index < self.num_classes:
-                raise ValueError(
-                    f"class index {index} is out of range: this model has {self.num_classes} "
-                    f"classes, 0..{self.num_classes - 1}"
-                )
-            return index
-        lowered = [n.lower() for n in self.class_names]
-        wanted = str(name_or_index).strip().lower()
-        if wanted in lowered:
-            return lowered.index(wanted)
-        raise ValueError(
-            f"{name_or_index!r} is not a class of {self.name}.{did_you_mean(wanted, self.class_names)} "
-            "Use classifier.class_names to see them all, or give a class index."
+        return _class_index(name_or_index, self.num_classes, self.class_names, self.name)
+
+    def resolve_classes(
+        self, classes: ClassSpec, batch: int, *, logits: torch.Tensor | None = None, top_k: int = 1
+    ) -> torch.Tensor | None:
+        """:func:`resolve_classes` with this model's class names: a :data:`ClassSpec` -> (B, n) or None."""
+        return resolve_classes(
+            classes, batch, self.num_classes, class_names=self.class_names, logits=logits, top_k=top_k,
+            model_name=self.name,
         )
 
-    def resolve_classes(self, classes: ClassSpec, batch: int) -> torch.Tensor | None:
-        """Class indices or names (a :data:`ClassSpec`) -> a (B, n) long tensor, range-checked, or None.
-
-        The shape rules are those of :func:`cam_helpers.cam.as_class_index_tensor`.
-        """
-        if classes is None:
-            return None
-        if isinstance(classes, torch.Tensor):
-            index = classes.long()
-        else:
-            items = [classes] if isinstance(classes, (numbers.Number, str)) else list(classes)  # one class
-            if items and all(isinstance(c, (list, tuple)) for c in items):
-                index = torch.tensor([[self.class_index(c) for c in row] for row in items])  # (B, n)
-            else:
-                index = torch.tensor([self.class_index(c) for c in items])  # (n,)
-        return as_class_index_tensor(index, batch, self.num_classes, index.device)  # (B, n)
-
     def to_display(self, batch: torch.Tensor) -> torch.Tensor:
-        """Undo the input normalisation: (B, 3, H, W) -> the same in [0, 1], for plotting."""
-        mean = torch.as_tensor(self.mean, dtype=batch.dtype, device=batch.device).view(-1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=batch.dtype, device=batch.device).view(-1, 1, 1)
-        return (batch * std + mean).clamp(0, 1)
+        """Undo this model's input normalisation: (B, 3, H, W) -> the same in [0, 1], for plotting
+        (:func:`cam_helpers.images.denormalize` with :attr:`mean` and :attr:`std`)."""
+        return denormalize(batch, self.mean, self.std)
 
     def require_cam(self) -> None:
         """Raise :class:`CAMNotApplicableError` if CAM is not defined for this model."""

@@ -1,15 +1,19 @@
 """One call a learner can use: ``explain(classifier, image)`` -> predictions and CAMs.
 
     result = explain(classifier, "images/cat_and_coffee.jpg", classes=["tabby", "espresso"])
-    result.maps          # (B, n, 224, 224) normalised, ready to overlay
-    result.raw_maps      # (B, n, 7, 7)     M_c(x, y) = sum_k w_k^c f_k(x, y)
+    result.maps          # (B, n, 7, 7)     M_c(x, y) = sum_k w_k^c f_k(x, y), at the features' resolution
+    result.upsampled()   # (B, n, 224, 224) normalised to [0, 1], ready to overlay
     result.probabilities # (B, K)
+
+``maps`` means the same thing here as in :class:`cam_helpers.gradcam.GradCAMResult`: (B, n, h, w) at
+the layer's resolution; ``upsampled()`` gives both results' maps at the image's size.
 
 The model runs once; the maps for every class come from the captured features.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -34,9 +38,9 @@ class Explanation:
         features: (B, C, h, w) the last conv output (after the model's own activation).
         classes: (B, n) the explained class indices; class_names: B lists of n names.
         class_probabilities: (B, n) probability (softmax output) of each explained class.
-        raw_maps: (B, n, h, w) CAMs at feature resolution (bias/ReLU as asked).
-        maps: (B, n, H, W) upsampled and min-max normalised to [0, 1].
+        maps: (B, n, h, w) CAMs at the features' resolution (bias/ReLU as asked).
         all_class_names: the K class names of the model.
+        upsample_mode: "bilinear" or "nearest", the default of :meth:`upsampled`.
     """
 
     inputs: torch.Tensor
@@ -47,9 +51,22 @@ class Explanation:
     classes: torch.Tensor
     class_names: list[list[str]]
     class_probabilities: torch.Tensor
-    raw_maps: torch.Tensor
     maps: torch.Tensor
     all_class_names: list[str]
+    upsample_mode: str = "bilinear"
+
+    def upsampled(self, size: int | tuple[int, int] | None = None, mode: str | None = None) -> torch.Tensor:
+        """(B, n, H, W): the maps resized to ``size`` (default: the input's), each min-max in [0, 1]."""
+        size = size or tuple(self.inputs.shape[-2:])
+        return upsample_and_normalize(self.maps, size, mode=mode or self.upsample_mode)
+
+    @property
+    def raw_maps(self) -> torch.Tensor:
+        """The old name of :attr:`maps` (kept for one release; ``maps`` used to be the upsampled ones)."""
+        warnings.warn(
+            "Explanation.raw_maps is now .maps; the upsampled maps are .upsampled()", FutureWarning, stacklevel=2
+        )
+        return self.maps
 
     def top(self, k: int = 5, image: int = 0) -> list[tuple[str, float]]:
         """The k most probable classes of one image as (name, probability)."""
@@ -62,7 +79,7 @@ class Explanation:
         first = ", ".join(f"{name} {p:.1%}" for name, p in shown)
         return (
             f"Explanation({b} image(s), {n} class(es) each; maps {tuple(self.maps.shape)}, "
-            f"raw maps {tuple(self.raw_maps.shape)}; image 0: {first})"
+            f"upsampled to {tuple(self.inputs.shape[-2:])}; image 0: {first})"
         )
 
 
@@ -98,7 +115,7 @@ def explain(
         top_k: how many predicted classes to explain when ``classes`` is None.
         relu: keep only positive evidence in the maps.
         with_bias: add b_c to raw maps so their spatial mean is the logit.
-        upsample: "bilinear" or "nearest" for the (B, n, H, W) maps.
+        upsample: "bilinear" or "nearest": the default of :meth:`Explanation.upsampled`.
     """
     if isinstance(images, torch.Tensor) and images.dim() == 4:
         batch = images.to(classifier.device)  # already preprocessed
@@ -106,14 +123,11 @@ def explain(
         batch = preprocess(images, classifier.transform, device=classifier.device)  # (B, 3, H, W)
     logits, features = forward_with_features(classifier, batch)  # (B, K), (B, C, h, w)
     probabilities = logits.softmax(dim=-1)  # (B, K)
-    index = classifier.resolve_classes(classes, batch.shape[0])  # (B, n) or None
-    if index is None:
-        index = probabilities.topk(min(top_k, classifier.num_classes), dim=-1).indices  # (B, n)
-    index = index.to(features.device)
-    fc = classifier.fc
-    bias = fc.bias.detach() if with_bias and fc.bias is not None else None
-    raw_maps = class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)
-    maps = upsample_and_normalize(raw_maps, tuple(batch.shape[-2:]), mode=upsample)  # (B, n, H, W)
+    top_k = min(top_k, classifier.num_classes)
+    index = classifier.resolve_classes(classes, batch.shape[0], logits=logits, top_k=top_k)  # (B, n)
+    maps = _cam(classifier, features, index, with_bias, relu)  # (B, n, h, w)
+    if upsample not in ("bilinear", "nearest"):
+        raise ValueError(f"upsample must be 'bilinear' or 'nearest'; got {upsample!r}")
     return Explanation(
         inputs=batch,
         display_images=classifier.to_display(batch),
@@ -123,9 +137,9 @@ def explain(
         classes=index,
         class_names=[[classifier.class_names[i] for i in row] for row in index.tolist()],
         class_probabilities=probabilities.gather(1, index),
-        raw_maps=raw_maps,
         maps=maps,
         all_class_names=classifier.class_names,
+        upsample_mode=upsample,
     )
 
 
@@ -141,7 +155,7 @@ def class_maps(
 
     Args:
         model: a :class:`Classifier`, or a plain module (your own trained network):
-            its CAM layers are found with :func:`cam_helpers.models.find_cam_layers`.
+            its CAM layers are found with :func:`cam_helpers.cam_layers.find_cam_layers`.
         images: (B, 3, H, W) preprocessed.
         classes: as in :func:`explain`, but None means all K classes (n = K);
             a (B,) tensor gives each image its own class.
@@ -154,6 +168,13 @@ def class_maps(
         classes = classes.view(-1, 1)  # one class per image
     _, features = forward_with_features(model, images.to(model.device))
     index = model.resolve_classes(classes, images.shape[0])  # (B, n), or None: every class
-    fc = model.fc
+    return _cam(model, features, index, with_bias, relu)  # (B, n, h, w)
+
+
+def _cam(
+    classifier: Classifier, features: torch.Tensor, index: torch.Tensor | None, with_bias: bool, relu: bool
+) -> torch.Tensor:
+    """M_c = sum_k w_k^c f_k (+ b_c): features (B, C, h, w), index (B, n) or None (all K) -> (B, n, h, w)."""
+    fc = classifier.fc
     bias = fc.bias.detach() if with_bias and fc.bias is not None else None
-    return class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)  # (B, n, h, w)
+    return class_activation_maps(features, fc.weight.detach(), index, bias, relu=relu)

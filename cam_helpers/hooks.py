@@ -82,12 +82,29 @@ def count_hooks(model: nn.Module) -> int:
 
 
 class Captured(dict):
-    """The tensors captured in a :func:`capture` block, by layer name."""
+    """The tensors captured in a :func:`capture` block: layer name -> its (last) output.
+
+    Attributes:
+        layers: the dotted names of the requested layers, in the order they were asked for.
+        order: every (name, output) in the order the layers finished, a layer that runs twice twice.
+        not_tensors: layer name -> the type of a non-tensor output (a tuple, a dict), not captured.
+    """
+
+    def __init__(self, layers: list[str]) -> None:
+        super().__init__()
+        self.layers = layers
+        self.order: list[tuple[str, torch.Tensor]] = []
+        self.not_tensors: dict[str, str] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
         try:
             return super().__getitem__(name)
         except KeyError:
+            if name in self.not_tensors:
+                raise KeyError(
+                    f"layer {name!r} returns a {self.not_tensors[name]}, not a tensor; choose a layer "
+                    "whose output is a feature map (B, C, h, w)"
+                ) from None
             raise KeyError(
                 f"nothing was captured for layer {name!r}: did the model run inside the "
                 f"with block, and does its forward pass use that layer? Captured: {list(self)}"
@@ -124,19 +141,18 @@ def capture(
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     named = [resolve_layer(model, layer) for layer in layers]
-    captured = Captured()
+    captured = Captured([name for name, _ in named])
 
     def make_hook(name: str):
         def hook(_module: nn.Module, _inputs, output):
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(
-                    f"layer {name!r} returns {type(output).__name__}, not a tensor; "
-                    "choose a layer whose output is a feature map (B, C, h, w)"
-                )
+            if not isinstance(output, torch.Tensor):  # a tuple or dict: named if someone asks for it
+                captured.not_tensors[name] = type(output).__name__
+                return None
             if not start_graph:
                 # A copy: an in-place op after this layer (ResNet's ReLU(inplace=True),
                 # DenseNet's F.relu(..., inplace=True)) would otherwise change it.
                 captured[name] = output.detach().clone()
+                captured.order.append((name, captured[name]))
                 return None
             if not output.requires_grad:
                 # The graph starts here. (A later chosen layer usually already
@@ -144,6 +160,7 @@ def capture(
                 torch.set_grad_enabled(True)  # undone when the no_grad() block below ends
                 output = output.detach().requires_grad_()  # (B, C, h, w)
             captured[name] = output
+            captured.order.append((name, output))
             return output.clone()  # what the next layers see (and may change in place)
 
         return hook

@@ -25,7 +25,7 @@ from .names import did_you_mean
 
 __all__ = [
     "SAMPLES", "ImageLoadError", "ImageSource", "sample_path", "load_sample", "load_image",
-    "preprocess", "to_display_array",
+    "preprocess", "denormalize", "to_display_array",
 ]
 
 #: Short name -> file name in ``cam_helpers/samples/`` (licences: ``CREDITS.md`` there).
@@ -355,6 +355,16 @@ def preprocess(
             "fixed size (e.g. Resize(256) followed by CenterCrop(224))."
         )
     return torch.stack(tensors).to(device)  # device=None: where transform put it
+
+
+def denormalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undo a model's input normalisation (x - mean) / std: (B, 3, H, W) -> the same, clamped to [0, 1].
+
+    The result is what :func:`to_display_array` (and so every plot of :mod:`cam_helpers.viz`) takes.
+    """
+    mean_ = torch.as_tensor(mean, dtype=batch.dtype, device=batch.device).view(-1, 1, 1)  # (3, 1, 1)
+    std_ = torch.as_tensor(std, dtype=batch.dtype, device=batch.device).view(-1, 1, 1)
+    return (batch * std_ + mean_).clamp(0, 1)
 
 
 def to_display_array(image_or_tensor: ImageSource, size: int | tuple[int, int] | None = None) -> np.ndarray:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from torchvision.ops import box_iou as all_pairs_iou, masks_to_boxes
 
 from .cam import normalize_maps, upsample_maps
@@ -184,19 +186,23 @@ def threshold_sweep(
         multi_contour: score the best-matching box among all regions
             (MaxBoxAccV2) instead of only the largest region (CAM, MaxBoxAcc).
 
-    Cost: one ``scipy.ndimage.label`` per threshold, over all maps at once
-    (maps on a GPU are copied to the CPU for it).
+    Cost: the regions of all thresholds come from one pass over the pixels, brightest first
+    (:meth:`_Regions.sweep`), instead of one ``scipy.ndimage.label`` per threshold; the boxes and
+    IoUs are exactly those of labelling each threshold's masks on their own. Maps on a GPU are
+    copied to the CPU for it.
     """
-    prepared = _prepare_maps(maps, image_size).cpu()  # (B, H, W); scipy labels the regions on the CPU
+    prepared = _prepare_maps(maps, image_size).cpu()  # (B, H, W); the regions are found on the CPU
     thresholds = torch.as_tensor(torch.linspace(0, 1, 101) if thresholds is None else thresholds).float()
     gt = gt_boxes.cpu().view(-1, 4)
-    ious = []
-    for threshold in thresholds.tolist():  # a loop over thresholds, batched over maps
-        regions = _Regions.find(prepared >= threshold)
-        ious.append(regions.best_iou(gt) if multi_contour else box_iou(regions.largest_boxes(), gt))
+    regions = _Regions.sweep(prepared, thresholds)  # one "map" per (threshold, map) pair: T * B of them
+    gt_per_pair = gt.repeat(len(thresholds), 1)  # (T * B, 4): threshold-major, like the pairs
+    if multi_contour:
+        ious = regions.best_iou(gt_per_pair)  # (T * B,)
+    else:
+        ious = box_iou(regions.largest_boxes(), gt_per_pair)
     return ThresholdSweep(
         thresholds=thresholds,
-        ious=torch.stack(ious),  # (T, B)
+        ious=ious.view(len(thresholds), len(gt)),  # (T, B)
         iou_thresholds=tuple(map(float, iou_thresholds)),
         multi_contour=multi_contour,
     )
@@ -301,7 +307,7 @@ def _prepare_maps(maps: torch.Tensor, image_size: int | tuple[int, int] | None) 
     """(..., h, w) -> (B, H, W): leading dims flattened, upsampled to the image size, min-max normalised."""
     if maps.dim() < 2:
         raise ValueError(f"maps must be (B, h, w); got shape {tuple(maps.shape)}")
-    flat = maps.float().reshape(-1, *maps.shape[-2:])  # (B, h, w)
+    flat = maps.detach().float().reshape(-1, *maps.shape[-2:])  # (B, h, w); a map with a graph is fine too
     if image_size is not None:
         flat = upsample_maps(flat.unsqueeze(1), image_size).squeeze(1)  # (B, H, W)
     return normalize_maps(flat)
@@ -319,7 +325,7 @@ class _Regions:
     (the reading order of their first pixels): one box, size and map per region.
 
     Attributes:
-        boxes: (R, 4) int64 (from ``ndimage.find_objects``)
+        boxes: (R, 4) int64 (from ``ndimage.find_objects``, or grown by :meth:`sweep`)
         sizes: (R,) pixel count of each region
         owner: (R,) which map each region belongs to
         batch: B, the number of maps
@@ -341,6 +347,33 @@ class _Regions:
         sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # drop the background count
         return cls(boxes, sizes, owner, masks.shape[0])
 
+    @classmethod
+    def sweep(cls, maps: torch.Tensor, thresholds: torch.Tensor) -> _Regions:
+        """The regions of ``maps >= t`` for every threshold t, from one pass over each map's pixels.
+
+        maps (B, H, W) float on the CPU, thresholds (T,) float -> regions of T * B "maps": the pair
+        (threshold i, map b) is map ``i * B + b``, and its rows are those of ``find(maps >= thresholds[i])``
+        for map b, in the same (label) order. Why one pass is enough: raising the threshold only
+        removes pixels, so the regions at a threshold are unions of the regions at the next higher
+        one plus the pixels that pass this threshold but not that one (see :class:`_MergingRegions`).
+        """
+        values = maps.float().numpy()  # (B, H, W)
+        thresholds = thresholds.float().numpy()  # (T,) float32, as the maps: the same comparisons as maps >= t
+        ascending = np.argsort(thresholds, kind="stable")  # (T,) NaN last: it passes nothing, as in maps >= NaN
+        passes = np.searchsorted(thresholds[ascending], values, side="right")  # (B, H, W) how many it passes
+        passes[np.isnan(values)] = 0  # NaN >= t is False for every t (searchsorted puts NaN above all)
+        passes = passes.astype(np.min_scalar_type(len(thresholds)))  # uint8 for <= 255: a radix sort below
+        batch, height, width = values.shape
+        pixels = height * width
+        chunk = max(1, _PIXELS_PER_PASS // max(pixels, 1))  # maps per pass: bounds the memory of the pairs
+        parts = [(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))]
+        for start in range(0, batch, chunk):  # (the empty part above: a sweep that finds no region works too)
+            for rank, roots, boxes, sizes in _MergingRegions(passes[start : start + chunk]).regions_per_threshold():
+                pair = ascending[rank] * batch + start + roots // pixels  # (threshold, map) pair of each region
+                parts.append((boxes, sizes, pair))
+        boxes, sizes, owner = (np.concatenate(column) for column in zip(*parts))
+        return cls(boxes, sizes, owner.astype(np.int64), len(thresholds) * batch)
+
     def largest_boxes(self) -> torch.Tensor:
         """(B, 4) box of each map's largest region (ties: the first); ``0, 0, 0, 0`` for a map without one."""
         order = np.lexsort((-self.sizes, self.owner))  # by map, then largest first; ties keep label order
@@ -354,6 +387,150 @@ class _Regions:
         owner = torch.from_numpy(self.owner)
         iou = box_iou(torch.from_numpy(self.boxes), gt_boxes.index_select(0, owner))  # (R,)
         return torch.zeros(self.batch).scatter_reduce(0, owner, iou, reduce="amax")
+
+
+# A sweep takes the maps in passes of about this many pixels (at least one map): a pass holds
+# about 85 bytes per pixel at its peak (the neighbour pairs, the boxes), so about 90 MiB.
+_PIXELS_PER_PASS = 2**20
+
+
+class _MergingRegions:
+    """The regions of a stack of masks that shrink as a threshold rises, grown from the top down.
+
+    Start with no pixel; lower the threshold one step at a time. Each step adds the pixels that pass
+    the new threshold, and joins regions along the neighbour pairs (:func:`_joining_pairs`) whose
+    two pixels pass it now. So every pixel and every pair is handled once, at the step where it
+    enters, not once per threshold.
+
+    A region is named by its first pixel in reading order, its *root* (when regions join, the new
+    one keeps the smallest root), so sorting roots gives ``scipy.ndimage.label``'s order; its box
+    and size are kept at the root. Other pixels point towards their root through ``parent``.
+
+    Args:
+        passes: (B, H, W) unsigned ints: how many of the T ascending thresholds each pixel passes;
+            the mask of the j-th lowest threshold is ``passes > j``.
+    """
+
+    def __init__(self, passes: np.ndarray):
+        batch, height, width = passes.shape
+        self.levels = int(passes.max(initial=0))  # masks above this threshold rank are empty
+        self.passes = passes.ravel()  # (N,) N = B * H * W, pixel p = (b * H + y) * W + x
+        pixels = np.arange(self.passes.size, dtype=np.int32)
+        self.parent = pixels.copy()  # every pixel starts as its own region
+        x, y = pixels % width, pixels // width % height
+        self.box = [x, y, x + 1, y + 1]  # 4 x (N,) int32: x0, y0, x1, y1 of the region rooted at each pixel
+        self.sizes = np.ones(self.passes.size, dtype=np.int64)  # (N,) its pixel count
+        self.slot = np.empty(self.passes.size, dtype=np.int32)  # scratch: a compact index per root
+        newer, older, joined_at = _joining_pairs(passes)  # (E,) each: the neighbour pairs that matter
+        order, self.pair_starts = _group_by(joined_at, self.levels)
+        self.pairs = np.stack([newer[order], older[order]])  # (2, E) by the step they join at
+        order, self.pixel_starts = _group_by(self.passes, self.levels)
+        self.pixels_by_step = order.astype(np.int32)  # (N,) by the step they enter at
+
+    def regions_per_threshold(self):
+        """Yields (rank, roots, boxes, sizes) for every threshold rank from the highest down:
+        roots (R,) in label order, boxes (R, 4) int64, sizes (R,) of the regions of ``passes > rank``."""
+        roots = np.zeros(0, dtype=np.int32)  # the regions of the current mask
+        for rank in range(self.levels - 1, -1, -1):  # mask passes > rank: new pixels have passes == rank + 1
+            entering = self.pixels_by_step[self.pixel_starts[rank + 1] : self.pixel_starts[rank + 2]]
+            newer, older = self.pairs[:, self.pair_starts[rank + 1] : self.pair_starts[rank + 2]]
+            roots = np.concatenate([roots, entering])
+            self.join(newer, older)
+            roots = np.sort(roots[self.parent[roots] == roots])  # drop the regions that joined another one
+            boxes = np.stack([corner[roots] for corner in self.box], axis=1).astype(np.int64)  # (R, 4)
+            yield rank, roots, boxes, self.sizes[roots]
+
+    def find(self, pixels: np.ndarray) -> np.ndarray:
+        """(n,) root of each pixel's region; shortens the pixels' paths to it for the next time."""
+        roots = self.parent[pixels]
+        while True:
+            above = self.parent[roots]
+            if np.array_equal(above, roots):
+                break
+            roots = above
+        self.parent[pixels] = roots
+        return roots
+
+    def join(self, newer: np.ndarray, older: np.ndarray) -> None:
+        """Join the regions at the two ends of each pair (E,) of pixels: scipy's connected components
+        on a small graph, one node per region that a pair touches.
+
+        ``newer`` pixels enter at this step, so each is still its own root; ``older`` ones need ``find``.
+        """
+        a, b = newer, self.find(older)
+        apart = a != b
+        ends = np.concatenate([a[apart], b[apart]])  # (2E',) region roots, the two ends of each pair
+        if not len(ends):
+            return
+        positions = np.arange(len(ends), dtype=np.int32)
+        self.slot[ends] = positions  # a root met several times keeps one of its positions
+        kept = self.slot[ends] == positions  # (2E',) one position per distinct root
+        roots = ends[kept]  # (U,) each root that a pair touches
+        self.slot[roots] = np.arange(len(roots), dtype=np.int32)  # its node in the graph
+        node = self.slot[ends]  # (2E',)
+        edges = len(ends) // 2
+        graph = coo_matrix((np.ones(edges, dtype=np.int8), (node[:edges], node[edges:])), shape=(len(roots),) * 2)
+        _, group = connected_components(graph, directed=False)  # (U,) the region each root is part of now
+        # The new region keeps the smallest root (its first pixel), the outer box and the summed size.
+        new_root = self._reduce(np.minimum, group, roots)  # (G,)
+        for corner, reduce in zip(self.box, (np.minimum, np.minimum, np.maximum, np.maximum)):
+            corner[new_root] = self._reduce(reduce, group, corner[roots])
+        self.sizes[new_root] = np.bincount(group, weights=self.sizes[roots])  # exact below 2**53 pixels
+        self.parent[roots] = new_root[group]
+
+    @staticmethod
+    def _reduce(reduce: np.ufunc, group: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(G,) ``reduce`` (np.minimum or np.maximum) of the values (U,) of each group 0 ... G-1."""
+        out = np.empty(int(group.max()) + 1, dtype=values.dtype)
+        out[group] = values  # a start that is one of the group's own values
+        reduce.at(out, group, values)  # fast when ``out`` and ``values`` share a dtype
+        return out
+
+
+def _joining_pairs(passes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 8-neighbour pairs of pixels that can join two regions, and when they join.
+
+    passes (B, H, W) -> newer, older (E,) int32 pixel indices (of ``passes.ravel()``) and
+    joined_at (E,): a pair is joined in the masks ``passes > j`` for j < joined_at (both pixels in),
+    which is when its newer pixel (the one that passes fewer thresholds) enters.
+    Right, down and the two downward diagonals cover each neighbour pair once. Many pairs only
+    repeat a link that other pairs make at the same step or earlier, and are left out:
+
+    * a right pair, when the right pair just below joins no later: its pixels are linked through
+      the two down pairs and that pair (which, by the same rule, is linked from the rows below);
+    * a diagonal, when either other pixel of its 2x2 block passes no later: the path through it.
+
+    Down pairs are all kept; pairs whose pixels never both pass (joined_at 0) are left out.
+    """
+    index = np.arange(passes.size, dtype=np.int32).reshape(passes.shape)  # (B, H, W)
+    top_left, top_right = passes[:, :-1, :-1], passes[:, :-1, 1:]  # (B, H-1, W-1) the 2x2 blocks
+    bottom_left, bottom_right = passes[:, 1:, :-1], passes[:, 1:, 1:]
+    right = np.minimum(passes[:, :, :-1], passes[:, :, 1:])  # (B, H, W-1)
+    down = np.minimum(passes[:, :-1, :], passes[:, 1:, :])  # (B, H-1, W)
+    down_right = np.minimum(top_left, bottom_right)  # (B, H-1, W-1)
+    down_left = np.minimum(top_right, bottom_left)
+    right_needed = right > 0
+    right_needed[:, :-1] &= right[:, 1:] < right[:, :-1]  # the pair below joins later
+    pairs = [
+        (index[:, :, :-1], index[:, :, 1:], right, right_needed),
+        (index[:, :-1, :], index[:, 1:, :], down, down > 0),
+        (index[:, :-1, :-1], index[:, 1:, 1:], down_right, np.maximum(top_right, bottom_left) < down_right),  # > 0 too
+        (index[:, :-1, 1:], index[:, 1:, :-1], down_left, np.maximum(top_left, bottom_right) < down_left),
+    ]
+    kept = [(first[needed], second[needed], level[needed]) for first, second, level, needed in pairs]
+    first, second, joined_at = (np.concatenate(column) for column in zip(*kept))
+    flat = passes.ravel()
+    second_is_newer = flat[second] < flat[first]  # the newer pixel enters at the step the pair joins
+    newer, older = np.where(second_is_newer, second, first), np.where(second_is_newer, first, second)
+    return newer, older, joined_at
+
+
+def _group_by(keys: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Items of each key value: ``order[starts[k]:starts[k + 1]]`` are the indices of the items with
+    key k, in index order. keys (n,) ints in [0, levels]; a stable sort of small ints is a radix sort."""
+    order = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=levels + 1)[: levels + 1]
+    return order, np.concatenate([[0], np.cumsum(counts)])
 
 
 def _area(boxes: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from torch import nn
 
 from .cam import upsample_maps
 from .hooks import eval_mode
-from .train import _seeded
+from .train import seeded
 
 __all__ = [
     "layers_top_down", "cascade_randomize", "rank_correlation",
@@ -64,7 +64,7 @@ def cascade_randomize(
     if missing:
         raise ValueError(f"the model has no layers named {missing}; see layers_top_down(model)")
     for step, name in enumerate(layer_names_from_top):
-        with _seeded(seed + step):
+        with seeded(seed + step):
             resettable = [m for m in modules[name].modules() if hasattr(m, "reset_parameters")]
             if not resettable:
                 raise ValueError(f"layer {name!r} has nothing to re-initialise (no reset_parameters)")

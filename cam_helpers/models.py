@@ -13,7 +13,7 @@ import torchvision
 import torchvision.transforms as T
 from torch import nn
 
-from .cam_layers import FLATTEN_REASON, CAMNotApplicableError, cam_layers_and_shape, find_cam_layers
+from .cam_layers import FLATTEN_REASON, cam_layers_and_shape
 from .classifier import Classifier, imagenet_transform
 from .efficientnet_lite import LITE0_MEAN, LITE0_STAGES, LITE0_STD, EfficientNetLite0, load_lite0_weights
 from .weights import (
@@ -21,10 +21,7 @@ from .weights import (
     torchvision_name,
 )
 
-__all__ = [
-    "Classifier", "load_classifier", "find_cam_layers", "FlattenHeadResNet", "CAMNotApplicableError",
-    "WeightsUnavailableError", "OFFLINE_MODEL",
-]
+__all__ = ["load_classifier", "FlattenHeadResNet", "OFFLINE_MODEL"]
 
 # ResNet-like models (ResNet, ResNeXt, Wide ResNet) name their four stages layer1..layer4.
 RESNET_STAGES = {f"layer{i}": f"layer{i}" for i in range(1, 5)}

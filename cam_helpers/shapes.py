@@ -13,7 +13,7 @@ import torch
 
 from .cam import class_activation_maps, upsample_maps
 from .hooks import capture
-from .models import Classifier
+from .classifier import Classifier
 
 __all__ = [
     "ShapeRow", "ShapeTable", "flatten_pipeline_table", "gap_pipeline_table", "post_flatten_table",

@@ -5,7 +5,7 @@
     explorer = CAMExplorer(load_classifier("resnet18", fallback=True))
     explorer          # shows the widget in a notebook
 
-Why it is fast: the model runs ONCE per image, keeping the activations of every
+Why it is fast: the model runs ONCE per image, keeping the features of every
 stage (and their autograd graph). Switching the class reuses them: at the last
 conv layer CAM is one weighted sum over the captured features, at earlier layers
 Grad-CAM needs only a backward pass from the shown class's logit down to that
@@ -27,10 +27,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from .cam import class_activation_maps, normalize_maps, upsample_maps
-from .gradcam import forward_for_gradcam, grad_cam_from_activations
+from .gradcam import forward_for_gradcam, grad_cam_from_features
 from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, preprocess, sample_path
 from .localization import boxes_from_maps
-from .models import Classifier
+from .classifier import Classifier
 from .viz import overlay
 
 __all__ = ["CAMExplorer", "ExplorerState", "MAX_UPLOAD_BYTES"]
@@ -184,13 +184,13 @@ class CAMExplorer:
         return self.text["layer_option"].format(stage=stage.split(" (")[0], method=method, h=h, w=w)
 
     def _load_image(self, source, name: str | None = None) -> None:
-        """Run the model once for this image, keeping every stage's activations."""
+        """Run the model once for this image, keeping every stage's features."""
         path = sample_path(source) if isinstance(source, str) and source in SAMPLES else source
         # (1, 3, H, W); a 48 MP photo is decoded small (preprocess's min_size), as in explain()
         batch = preprocess(path, self.classifier.transform, self.classifier.device)
-        logits, activations = forward_for_gradcam(self.classifier.model, batch, self.layers)
+        logits, stage_features = forward_for_gradcam(self.classifier.model, batch, self.layers)
         self.forward_passes += 1
-        features = activations[self.classifier.feature_layer].detach()
+        features = stage_features[self.classifier.feature_layer].detach()
         if self.classifier.feature_activation is not None:
             features = self.classifier.feature_activation(features)
         probabilities = logits.detach().softmax(-1)[0]  # (K,)
@@ -199,7 +199,7 @@ class CAMExplorer:
             "batch": batch,
             "display": self.classifier.to_display(batch)[0],  # (3, H, W) in [0, 1]
             "logits": logits,
-            "activations": activations,
+            "stage_features": stage_features,
             "features": features,  # (1, C, h, w)
             "probabilities": probabilities,
             "maps": {},  # (layer, class) -> raw map (h, w), ReLU'd
@@ -211,7 +211,7 @@ class CAMExplorer:
                 for p, i in zip(top.values.tolist(), top.indices.tolist())
             ]
             self.class_picker.value = int(top.indices[0])
-            sizes = {layer: tuple(act.shape[-2:]) for layer, act in activations.items()}
+            sizes = {layer: tuple(act.shape[-2:]) for layer, act in stage_features.items()}
             shown_layer = self.layer_picker.value or self.classifier.feature_layer  # kept across images
             self.layer_picker.options = [(self._layer_label(name, sizes[name]), name) for name in self.layers]
             self.layer_picker.value = shown_layer
@@ -229,8 +229,8 @@ class CAMExplorer:
             else:  # one backward pass, this class only (see the module docstring)
                 with torch.enable_grad():  # the score must join the kept graph
                     score = self._cache["logits"][:, [class_index]]  # (1, 1)
-                    activation = self._cache["activations"][layer]  # (1, C, h, w)
-                    grad_map = grad_cam_from_activations(activation, score)  # (1, 1, h, w)
+                    layer_features = self._cache["stage_features"][layer]  # (1, C, h, w)
+                    grad_map = grad_cam_from_features(layer_features, score)  # (1, 1, h, w)
                 self.backward_passes += 1
                 maps[key] = grad_map[0, 0]
         return maps[key]

@@ -81,7 +81,7 @@ def jupyterlab(tmp_path):
 
 
 def test_explorer_in_a_real_browser(jupyterlab, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, token = jupyterlab
     with sync_playwright() as p:
@@ -137,8 +137,8 @@ def test_explorer_in_a_real_browser(jupyterlab, tmp_path):
             layer_select = explorer.locator(".widget-dropdown", has_text="Layer").locator("select")
             layer_select.select_option(index=0)
             wait_for_new_picture(second)
-            time.sleep(0.5)
-            assert "Grad-CAM" in explorer.locator(".cam-caption").text_content()
+            # The caption follows the picture: wait for it (up to 5 s) instead of sleeping a fixed time.
+            expect(explorer.locator(".cam-caption")).to_contain_text("Grad-CAM")
             assert explorer.locator(".cam-caption").text_content() != caption
             assert explorer.locator(".cam-error").text_content().strip() == ""
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0

@@ -1,9 +1,20 @@
-"""python -m cam_helpers explain works offline and writes the figure."""
+"""python -m cam_helpers explain works offline and writes the figure.
 
+One test starts ``python -m cam_helpers`` in a fresh interpreter, to show that the entry point itself works.
+The others call main(), the function it runs, in this process: each saves an interpreter start and torch's
+import (about 5 s on a 2-core machine).
+"""
+
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+from cam_helpers.__main__ import main
 from cam_helpers.images import sample_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_weights import RESNET18_FILE  # noqa: E402
 
 
 def test_cli_explain_prints_top_classes_and_writes_png(tmp_path):
@@ -17,18 +28,19 @@ def test_cli_explain_prints_top_classes_and_writes_png(tmp_path):
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_default_model_falls_back_offline_and_says_so():
-    done = subprocess.run([sys.executable, "-m", "cam_helpers", "explain", "cat", "--top", "1"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "offline" in done.stdout and "efficientnet_lite0" in done.stdout
+def test_cli_default_model_falls_back_offline_and_says_so(torch_cache, monkeypatch, capsys):
+    monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")
+    monkeypatch.delenv("CAM_HELPERS_WEIGHTS", raising=False)  # and torch_cache is empty: no ResNet18 weights here
+    assert main(["explain", "cat", "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "offline" in out and "efficientnet_lite0" in out
 
 
-def test_cli_bad_image_is_a_clear_error(tmp_path):
+def test_cli_bad_image_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is not a picture")
-    done = subprocess.run([sys.executable, "-m", "cam_helpers", "explain", str(bad)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert "notes.jpg" in done.stderr
+    assert main(["explain", str(bad)]) == 2
+    assert "notes.jpg" in capsys.readouterr().err
 
 
 def test_cli_download_weights_without_a_network_fails_in_seconds(tmp_path, monkeypatch, capsys):
@@ -36,7 +48,6 @@ def test_cli_download_weights_without_a_network_fails_in_seconds(tmp_path, monke
     import time
 
     from cam_helpers import weights
-    from cam_helpers.__main__ import main
 
     monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
     with socket.socket() as probe:  # a port nobody listens on: what a laptop without a network sees
@@ -52,39 +63,20 @@ def test_cli_download_weights_without_a_network_fails_in_seconds(tmp_path, monke
     assert not (tmp_path / "stick" / "resnet18-f37072fd.pth").exists()
 
 
-def test_cli_download_weights_offline_switch_and_unknown_model(monkeypatch, capsys, tmp_path):
-    import torch
-
-    from cam_helpers.__main__ import main
-
+def test_cli_download_weights_offline_switch_and_unknown_model(torch_cache, monkeypatch, capsys):
     monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")
     monkeypatch.delenv("CAM_HELPERS_WEIGHTS", raising=False)
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        assert main(["download-weights"]) == 1  # resnet18 by default
-        assert "resnet18-f37072fd.pth is not in" in capsys.readouterr().err
-        assert main(["download-weights", "resnet81"]) == 1
-        assert "Did you mean 'resnet18'" in capsys.readouterr().err
-    finally:
-        torch.hub.set_dir(previous)
+    assert main(["download-weights"]) == 1  # resnet18 by default
+    assert "resnet18-f37072fd.pth is not in" in capsys.readouterr().err
+    assert main(["download-weights", "resnet81"]) == 1
+    assert "Did you mean 'resnet18'" in capsys.readouterr().err
 
 
-def test_cli_download_weights_to_a_folder_says_how_to_use_it(monkeypatch, capsys, tmp_path):
-    import torch
-    import torchvision
-
-    from cam_helpers.__main__ import main
-
+def test_cli_download_weights_to_a_folder_says_how_to_use_it(torch_cache, resnet18_checkpoint, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")  # the file is in the cache already: copied, not downloaded
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-        torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
-        assert main(["download-weights", "resnet18", "--to", str(tmp_path / "stick")]) == 0
-    finally:
-        torch.hub.set_dir(previous)
+    torch_cache.mkdir(parents=True)
+    shutil.copyfile(resnet18_checkpoint, torch_cache / RESNET18_FILE)
+    assert main(["download-weights", "resnet18", "--to", str(tmp_path / "stick")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"✓ {tmp_path / 'stick' / 'resnet18-f37072fd.pth'} (47 MB)")
+    assert out.startswith(f"✓ {tmp_path / 'stick' / RESNET18_FILE} (47 MB)")
     assert f"CAM_HELPERS_WEIGHTS={tmp_path / 'stick'}" in out

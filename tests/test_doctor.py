@@ -1,27 +1,25 @@
 """The pre-flight check: what it reports here, a fix for every ✗, and its exit code."""
 
-import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 
 from cam_helpers import doctor
+from cam_helpers.__main__ import main
 from cam_helpers.doctor import Check
 
-RESNET18_FILE = "resnet18-f37072fd.pth"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_weights import RESNET18_FILE  # noqa: E402
 
 
 @pytest.fixture()
-def empty_torch_cache(tmp_path, monkeypatch):
-    """A torch cache without ResNet18's weights, and no weights folder named."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
+def empty_torch_cache(torch_cache, monkeypatch):
+    """A torch cache without ResNet18's weights (conftest's torch_cache), and no weights folder named."""
     monkeypatch.delenv("CAM_HELPERS_WEIGHTS", raising=False)
-    yield tmp_path / "hub" / "checkpoints"
-    torch.hub.set_dir(previous)
+    return torch_cache
 
 
 def by_name(results: list[Check]) -> dict[str, Check]:
@@ -54,17 +52,13 @@ def test_weights_in_the_folder_named_by_cam_helpers_weights_are_found(empty_torc
     assert check.ok and check.found == str(stick / RESNET18_FILE)
 
 
-def test_doctor_command_finds_weights_under_torch_home_and_exits_0(tmp_path):
-    checkpoints = tmp_path / "torch_home" / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), checkpoints / RESNET18_FILE)
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch_home"), CAM_HELPERS_OFFLINE="1")
-    env.pop("CAM_HELPERS_WEIGHTS", None)
-    done = subprocess.run([sys.executable, "-m", "cam_helpers", "doctor"], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    weights_line = next(line for line in done.stdout.splitlines() if "ResNet18 weights" in line)
-    assert weights_line.startswith("✓") and weights_line.endswith(str(checkpoints / RESNET18_FILE))
-    assert "Ready: the series can run on this machine." in done.stdout
+def test_doctor_command_finds_weights_under_torch_home_and_exits_0(torch_home_with_resnet18, capsys):
+    # `python -m cam_helpers doctor` runs this main(); tests/test_cli.py starts the module itself once.
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    weights_line = next(line for line in out.splitlines() if "ResNet18 weights" in line)
+    assert weights_line.startswith("✓") and weights_line.endswith(str(torch_home_with_resnet18 / RESNET18_FILE))
+    assert "Ready: the series can run on this machine." in out
 
 
 def fake(name: str, ok: bool, required: bool = False):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
+import math
 import re
 
 import pytest
@@ -14,6 +16,7 @@ from cam_helpers.exercises import Case, Text, compare_on_cases, compare_value, s
 
 @pytest.fixture(autouse=True)
 def english():
+    """Each test starts in English and leaves English behind (the language is a module-wide setting)."""
     set_language("en")
     yield
     set_language("en")
@@ -25,7 +28,7 @@ def _double(x):
 
 _CASES = [Case("a vector", (torch.arange(3.0),)), Case("a batch", (torch.ones(2, 4),))]
 # A mistake: the wrong function, and its hint.
-_FORGOT = (lambda x: x, Text("Hint: did you forget to double?", "힌트: 두 배를 잊었나요?"))
+_FORGOT = (lambda x: x, Text("Hint: did you forget to double?", "힌트: 두 배로 만드는 것을 잊었습니까?"))
 
 
 def test_a_right_answer_passes_and_says_how_many_cases():
@@ -58,11 +61,57 @@ def test_placeholders_and_errors_never_raise():
     assert not verdict and "IndexError: dimension out of range" in verdict.message
 
 
-def test_an_answer_that_works_in_place_cannot_change_the_reference():
-    def in_place(x):
-        return x.mul_(2)
+def test_an_answer_that_changes_its_input_in_place_is_rejected_and_the_cases_stay_as_they_were():
+    before = [case.args[0].clone() for case in _CASES]
 
-    assert compare_on_cases(in_place, _double, _CASES)
+    def doubled_in_place(x):
+        return x.mul_(2)  # the right numbers, but the caller's x is doubled too
+
+    verdict = compare_on_cases(doubled_in_place, _double, _CASES)
+    assert not verdict and verdict.message == (
+        "On the case 'a vector' your answer changed its input `x` in place, with `*=` (`.mul_()`): the caller's "
+        "tensor changes too, so the code after your function would see other numbers. "
+        "Compute the result in a new tensor instead.")
+    assert all(torch.equal(case.args[0], x) for case, x in zip(_CASES, before))  # the answer got copies
+    # Without parameter names (a *args answer) the argument is counted instead.
+    assert "changed its input number 1 in place" in compare_on_cases(lambda *xs: xs[0].mul_(2), _double, _CASES).message
+
+
+def _zero_the_large_values(x):
+    x[x > 0.5] = 0.0  # item assignment: Tensor.__setitem__
+    return 2 * x
+
+
+def _write_through_numpy(x):
+    x.numpy()[...] *= 2  # torch does not see this write: the values tell
+    return x.clone()
+
+
+@pytest.mark.parametrize("answer, operation", [
+    (lambda x: x.mul_(2), "`*=` (`.mul_()`)"),
+    (lambda x: torch.mul(x, 2, out=x), "`mul(..., out=...)`"),
+    (lambda x: x.view(-1).add_(x.view(-1)).view(x.shape), "`+=` (`.add_()`)"),  # a view shares x's memory
+    (lambda x: x.data.mul_(2), "`*=` (`.mul_()`)"),
+    (lambda x: torch.nn.functional.hardtanh(x, 0.0, 0.5, inplace=True), "`hardtanh(..., inplace=True)`"),
+    (_zero_the_large_values, "`x[...] = ...`"),
+    (_write_through_numpy, "an in-place operation, or a write through `.numpy()`"),
+])
+def test_every_way_of_writing_into_an_input_is_caught(answer, operation):
+    verdict = compare_on_cases(answer, _double, _CASES)
+    assert not verdict and operation in verdict.message and "'a vector'" in verdict.message, verdict.message
+
+
+def test_writing_into_the_answers_own_tensors_is_fine():
+    def doubled(x):
+        y = x.clone()
+        y.mul_(2)  # in place, on a copy
+        y[...] += 0  # an item assignment, on the copy
+        x.add_(0)  # in place on the input, but nothing changes
+        return y
+
+    assert compare_on_cases(doubled, _double, _CASES)
+    # A case with NaN in it: NaN != NaN must not make an untouched input look changed.
+    assert compare_on_cases(lambda x: x + x, _double, [Case("NaN", (torch.tensor([1.0, float("nan")]),))])
 
 
 def test_a_tensor_of_several_numbers_where_one_number_is_expected_is_wrong_not_an_error():
@@ -83,7 +132,7 @@ def test_compare_value_accepts_tuples_and_sizes_and_gives_hints():
 def test_korean_messages():
     set_language("ko")
     assert "아직 답이 없습니다" in compare_on_cases(None, _double, _CASES).message
-    assert compare_on_cases(lambda x: x.clone(), _double, _CASES, [_FORGOT]).message == "힌트: 두 배를 잊었나요?"
+    assert compare_on_cases(lambda x: x.clone(), _double, _CASES, [_FORGOT]).message == "힌트: 두 배로 만드는 것을 잊었습니까?"
     with pytest.raises(ValueError, match="Unknown language 'fr'"):
         set_language("fr")
     assert exercises._language == "ko"
@@ -141,6 +190,8 @@ def test_logits_from_features_accepts_gap_then_fc_and_names_the_slips():
     _rejected_with(check_logits_from_features(lambda f, w, b: f.amax(dim=(2, 3)) @ w.T + b), "*max* pooling")
     # Only the first image: the batch case names the shape.
     _rejected_with(check_logits_from_features(lambda f, w, b: f[0].mean(dim=(1, 2)) @ w.T + b), "shape")
+    # The weight read as (C, K): the case with K == C lets it run, and the hint says what happened.
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w + b), "reads it as (C, K)")
 
 
 def test_all_class_cams_accepts_einsum_and_loop_and_names_the_slips():
@@ -177,6 +228,8 @@ def test_cam_by_hand_accepts_the_weighted_sum_and_names_the_slips():
         return w[c] @ f  # (C,) @ (C, h, w): a shape error
 
     _rejected_with(check_cam_by_hand(raises), "raised")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[c - 1][:, None, None] * f).sum(0)), "the row before")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[:, c][:, None, None] * f).sum(0)), "took a column")
 
 
 def test_normalize_map_accepts_min_max_with_a_safe_constant_map():
@@ -185,12 +238,22 @@ def test_normalize_map_accepts_min_max_with_a_safe_constant_map():
         return (cam - cam.min()) / span if span > 0 else torch.zeros_like(cam)
 
     assert check_normalize_map(normalize_map)
-    from cam_helpers.cam import normalize_maps
 
-    assert check_normalize_map(normalize_maps)  # the library's version agrees
+    def normalize_by_cells(cam):  # plain Python over the cells, no tensor arithmetic
+        values = [v for row in cam.tolist() for v in row]
+        low, high = min(values), max(values)
+        return torch.tensor([[(v - low) / (high - low) if high > low else 0.0 for v in row] for row in cam.tolist()])
+
+    assert check_normalize_map(normalize_by_cells)
     _rejected_with(check_normalize_map(lambda m: m / m.max()), "Dividing by the maximum")
     _rejected_with(check_normalize_map(lambda m: (m - m.min()) / m.max()), "divide by the range")
-    _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "constant map")
+    _rejected_with(check_normalize_map(lambda m: (m - m.min()) / (m.max() - m.min())), "constant map gives 0 / 0")
+
+    def ones_when_constant(cam):
+        span = cam.max() - cam.min()
+        return (cam - cam.min()) / span if span > 0 else torch.ones_like(cam)
+
+    _rejected_with(check_normalize_map(ones_when_constant), "on 'a constant map' every cell has the same value")
 # --- Checkers for notebooks 04-07 (Grad-CAM, explorer, localization, trust) ---
 
 from cam_helpers.exercises import (  # noqa: E402
@@ -227,8 +290,11 @@ def test_check_grad_cam_from_cam():
 def test_check_layer2_side():
     assert check_layer2_side(28)
     wrong = check_layer2_side(56)
-    assert not wrong and "layer1 keeps the 56x56" in wrong.message
+    assert not wrong and "layer1's map, one stage too early" in wrong.message
     assert not check_layer2_side(30) and "Not quite" in check_layer2_side(30).message
+    # The hints point at what to count, never at the answer.
+    for wrong in (112, 56, 14, 7):
+        assert "28" not in check_layer2_side(wrong).message
 
 
 def test_check_resnet_stage_side():
@@ -270,6 +336,15 @@ def test_check_iou():
 
     verdict = check_iou(union_too_big)
     assert not verdict and "counts the overlap twice" in verdict.message
+
+    def height_unclamped(a, b):
+        w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
+
+    verdict = check_iou(height_unclamped)
+    assert not verdict and "'one box above the other, apart'" in verdict.message
+    assert "overlap along one axis but not the other" in verdict.message
 
 
 def test_check_largest_region_box():
@@ -331,18 +406,61 @@ def test_check_deletion_step():
     least = check_deletion_step(lambda image, saliency, fraction: deletion(image, -saliency, fraction))
     assert not least and "*least* important" in least.message
 
+    def counted_by(rounding):
+        def deletion_step(image, saliency, fraction):
+            removed = torch.zeros(saliency.numel(), dtype=torch.bool)
+            removed[saliency.flatten().topk(rounding(fraction * saliency.numel())).indices] = True
+            return image.masked_fill(removed.view(saliency.shape), 0.0)
+        return deletion_step
+
+    _rejected_with(check_deletion_step(counted_by(int)), "one pixel too few: int()")
+    _rejected_with(check_deletion_step(counted_by(math.floor)), "one pixel too few: int() (like math.floor)")
+    _rejected_with(check_deletion_step(counted_by(math.ceil)), "one pixel too many: math.ceil")
+
+
+def test_checkers_name_the_in_place_operation_and_the_argument_in_english_and_korean():
+    def relu_features(features, fc_weight, fc_bias):
+        return features.relu_().mean(dim=(2, 3)) @ fc_weight.T + fc_bias  # wrong anyway: no ReLU in GAP -> FC
+
+    def mean_in_place(gradients):
+        gradients /= gradients.shape[2] * gradients.shape[3]
+        return gradients.sum(dim=(2, 3))  # the right weights
+
+    _rejected_with(check_logits_from_features(relu_features), "changed its input `features` in place, with `.relu_()`")
+    _rejected_with(check_grad_cam_weights(mean_in_place),
+                   "changed its input `gradients` in place, with `/=` (`.div_()`)")
+    set_language("ko")
+    relu = check_logits_from_features(relu_features)
+    _rejected_with(relu, "입력 `features`의 값을 바꾸었습니다. 제자리 연산(in-place) `.relu_()` 때문입니다.")
+    divided = check_grad_cam_weights(mean_in_place)
+    _rejected_with(divided, "입력 `gradients`의 값을 바꾸었습니다. 제자리 연산(in-place) `/=` (`.div_()`) 때문입니다.")
+    for message in (relu.message, divided.message):
+        assert not _HAEYO.search(message) and "경우에 답" not in message, message
+
 
 def test_a_case_label_can_be_korean_too():
     cases = [Case(Text("a batch", "배치"), (torch.ones(2, 4),))]
     assert "'a batch'" in compare_on_cases(lambda x: 3 * x, _double, cases).message
     set_language("ko")
-    assert "'배치' 경우에 형태는 맞지만" in compare_on_cases(lambda x: 3 * x, _double, cases).message
+    assert "테스트 '배치'에서 형태는 맞지만" in compare_on_cases(lambda x: 3 * x, _double, cases).message
 
 
-# Every checker's hidden cases are named in Korean too: a Korean learner reads "'배치 크기 2, ...' 경우에 ...",
+# Every checker's hidden cases are named in Korean too: a Korean learner reads "테스트 '배치 크기 2, ...'에서 ...",
 # not an English case name inside a Korean sentence.
 
 _HANGUL = re.compile("[\uac00-\ud7a3]")
+_HAEYO = re.compile(r"요(?=[.?!)\s:]|$)|세요")  # 해요체 endings ("혼동이에요.") and -세요 imperatives
+
+
+def test_korean_texts_are_in_one_register():
+    """Every Korean string in exercises.py (hints, case names, messages): 합니다체, no 해요체, no calques."""
+    assert _HAEYO.search("흔한 혼동이에요.") and _HAEYO.search("나누세요") and not _HAEYO.search("중요한 픽셀입니다.")
+    tree = ast.parse(inspect.getsource(exercises))
+    korean = [node.value for node in ast.walk(tree)
+              if isinstance(node, ast.Constant) and isinstance(node.value, str) and _HANGUL.search(node.value)]
+    assert len(korean) > 100  # the hints, the case names and the shared messages
+    assert not [text for text in korean if _HAEYO.search(text)]
+    assert not [text for text in korean if "경우에 답" in text or "경우 모두" in text]
 _CHECKERS = sorted(
     name for name, value in vars(exercises).items()
     if name.startswith("check_") and inspect.isfunction(value) and value.__module__ == exercises.__name__
@@ -380,18 +498,16 @@ def test_the_checkers_are_found_by_name_and_value_checkers_have_no_cases(monkeyp
 @pytest.mark.parametrize("name", [n for n in _CHECKERS if n not in _VALUE_CHECKERS])
 def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypatch):
     set_language("ko")
-    try:
-        used, verdict = _cases_handed_over(name, monkeypatch)
-        assert used, f"{name} uses no hidden cases; if it checks a single value, add it to _VALUE_CHECKERS"
-        # The learner's view: an answer that raises is told which case, by its Korean name.
-        named = re.fullmatch(r"'(.*)' 경우에 답이 오류를 냈습니다: RuntimeError: boom", verdict.message)
-        assert named, verdict.message
-        assert _HANGUL.search(named.group(1)), verdict.message
-        # And every other case it could name.
-        english = [exercises._label(case) for case in used if not _HANGUL.search(exercises._label(case))]
-        assert not english, f"{name}: case labels without a Korean version: {english}"
-    finally:
-        set_language("en")
+    used, verdict = _cases_handed_over(name, monkeypatch)
+    assert used, f"{name} uses no hidden cases; if it checks a single value, add it to _VALUE_CHECKERS"
+    # The learner's view: an answer that raises is told which case, by its Korean name.
+    named = re.fullmatch(r"테스트 '(.*)'에서 오류가 났습니다: RuntimeError: boom", verdict.message)
+    assert named, verdict.message
+    assert _HANGUL.search(named.group(1)), verdict.message
+    # And every other case it could name.
+    english = [exercises._label(case) for case in used if not _HANGUL.search(exercises._label(case))]
+    assert not english, f"{name}: case labels without a Korean version: {english}"
+    set_language("en")
     assert not _HANGUL.search(exercises._label(used[0]))  # English stays English
 
 
@@ -403,10 +519,9 @@ def test_every_hidden_case_label_is_korean_under_set_language_ko(name, monkeypat
 def test_grid_cell_pixels_hints_in_korean():
     set_language("ko")
     _rejected_with(check_grid_cell_pixels(7), "한 줄에 놓인 칸의 개수")
-    _rejected_with(check_grid_cell_pixels(224 / 49), "한 줄의 칸 수(7)로 나누세요")
+    _rejected_with(check_grid_cell_pixels(224 / 49), "한 줄의 칸 수(7)로 나누어야 합니다")
     _rejected_with(check_grid_cell_pixels(1024), "넓이")
     assert "격자 한 칸은 입력의 32x32 조각" in check_grid_cell_pixels(32).message
-    set_language("en")
 
 
 # --- Korean hints for notebook 01 ---
@@ -417,7 +532,6 @@ def test_flat_position_hints_in_korean():
     _rejected_with(check_flat_position(lambda c, r, col, shape: c * 49 + r * 7 + col), "7x7 격자에서만 맞습니다")
     _rejected_with(check_flat_position(lambda c, r, col, shape: (r * shape[2] + col) * shape[0] + c), "channels-last")
     _rejected_with(check_flat_position(lambda c, r, col, shape: c * shape[1] * shape[2] + col * shape[1] + r), "행과 열이 바뀌었습니다")
-    set_language("en")
 
 
 def test_flatten_fc_weight_shape_hints_in_korean():
@@ -440,14 +554,12 @@ def test_logits_from_features_hints_in_korean():
     _rejected_with(check_logits_from_features(lambda f, w, b: f.sum(dim=(2, 3)) @ w.T + b), "*평균*")
     verdict = check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T + b)
     assert verdict and "모델의 헤드와 똑같습니다" in verdict.message
-    set_language("en")
 
 
 def test_all_class_cams_hints_in_korean():
     set_language("ko")
-    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w)), "글자를 'kc'로")
+    _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,ck->bkhw", f, w)), "글자는 'kc'여야")
     _rejected_with(check_all_class_cams(lambda f, w: torch.einsum("bchw,kc->bk", f, w)), "위치까지 더해")
-    set_language("en")
 
 
 # --- Korean hints for notebook 03 ---
@@ -457,7 +569,6 @@ def test_cam_by_hand_hints_in_korean():
     set_language("ko")
     _rejected_with(check_cam_by_hand(lambda f, w, c: (w[0][:, None, None] * f).sum(0)), "늘 0번 행을")
     _rejected_with(check_cam_by_hand(lambda f, w, c: torch.relu(torch.einsum("c,chw->hw", w[c], f))), "ReLU를 쓰지 않습니다")
-    set_language("en")
 
 
 def test_normalize_map_hints_in_korean():
@@ -472,12 +583,11 @@ def test_normalize_map_hints_in_korean():
 def test_check_grad_cam_weights_in_korean():
     set_language("ko")
     summed = check_grad_cam_weights(lambda g: g.sum(dim=(2, 3)))
-    assert not summed and "위치들을 더했습니다" in summed.message and "h * w로 나누세요" in summed.message
+    assert not summed and "위치들을 더했습니다" in summed.message and "h * w로 나눕니다" in summed.message
     over_channels = check_grad_cam_weights(lambda g: g.mean(dim=1))
     assert not over_channels and "채널에 대해 평균을 냈습니다" in over_channels.message
     right = check_grad_cam_weights(lambda g: g.mean(dim=(2, 3)))
-    assert right and "모두 맞았습니다" in right.message and "공간 평균" in right.message
-    set_language("en")
+    assert right and "모두 통과했습니다" in right.message and "공간 평균" in right.message
 
 
 def test_check_grad_cam_from_cam_in_korean():
@@ -487,7 +597,7 @@ def test_check_grad_cam_from_cam_in_korean():
     no_factor = check_grad_cam_from_cam(torch.relu)
     assert not no_factor and "*평균*의 그래디언트" in no_factor.message
     one_side = check_grad_cam_from_cam(lambda cam: torch.relu(cam) / cam.shape[-1])
-    assert not one_side and "위치의 개수 h * w로 나누세요" in one_side.message
+    assert not one_side and "위치의 개수 h * w로 나누어야 합니다" in one_side.message
 
 
 # --- Korean hints for notebook 05 ---
@@ -496,10 +606,9 @@ def test_check_grad_cam_from_cam_in_korean():
 def test_check_layer2_side_in_korean():
     set_language("ko")
     wrong = check_layer2_side(56)
-    assert not wrong and "56은 layer1의 한 변입니다" in wrong.message
+    assert not wrong and "56은 layer1 맵의 한 변" in wrong.message
     right = check_layer2_side(28)
-    assert right and "맞았습니다" in right.message and "layer1에서 56" in right.message
-    set_language("en")
+    assert right and right.message.startswith("정답입니다: 28.") and "layer1에서 56" in right.message
 
 
 def test_check_resnet_stage_side_in_korean():
@@ -520,9 +629,8 @@ def test_check_iou_korean_hint():
         return _iou((a[0], a[1], a[2] + 1, a[3] + 1), (b[0], b[1], b[2] + 1, b[3] + 1))
 
     verdict = check_iou(inclusive)
-    assert not verdict and verdict.message == "여기서 상자는 끝 좌표를 포함하지 않습니다: 너비는 + 1 없이 x1 - x0입니다."
-    assert "숨겨진 6개 경우 모두 맞았습니다" in check_iou(_iou).message and "0에서 자른 교집합" in check_iou(_iou).message
-    set_language("en")
+    assert not verdict and verdict.message == "여기서 상자는 끝 좌표를 포함하지 않습니다. 너비는 + 1 없이 x1 - x0입니다."
+    assert "숨겨진 테스트 7개를 모두 통과했습니다." in check_iou(_iou).message and "0에서 자른 교집합" in check_iou(_iou).message
 
 
 def test_check_largest_region_box_korean_hint():
@@ -533,8 +641,8 @@ def test_check_largest_region_box_korean_hint():
         return cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1
 
     verdict = check_largest_region_box(every_pixel)
-    assert not verdict and verdict.message.startswith("'큰 영역 하나와 작은 영역 하나' 경우에 상자가 전경 픽셀을 모두 감쌌습니다")
-    assert "가장 큰 연결 영역 하나만 남기세요" in verdict.message
+    assert not verdict and verdict.message.startswith("테스트 '큰 영역 하나와 작은 영역 하나'에서 상자가 전경 픽셀을 모두 감쌌습니다")
+    assert "가장 큰 연결 영역 하나만 남겨야 합니다" in verdict.message
 
 
 # --- Korean hints for notebook 07 ---
@@ -551,7 +659,6 @@ def test_check_spearman_korean_hint():
     assert not ordinal and "순위의 평균을 나눠 가져야" in ordinal.message
     passed = check_spearman(_spearman)
     assert passed and "순위의 피어슨 상관" in passed.message
-    set_language("en")
 
 
 def test_check_deletion_step_korean_hint():
@@ -564,10 +671,11 @@ def test_check_deletion_step_korean_hint():
     set_language("ko")
     verdict = check_deletion_step(least_first)
     assert not verdict and "*가장 덜* 중요한 픽셀" in verdict.message
-    set_language("en")
 
 
 # --- Checkers for notebook 08 (Which CAM should I use?) ---
+# The right answers are written here, not taken from cam_helpers.gradcam (the checkers' reference):
+# a loop over images, classes and channels that follows the formula, and the peers' formulas.
 
 
 def _family_example():
@@ -576,25 +684,67 @@ def _family_example():
     return activations, torch.randn(2, 3, 4, 3, 3)
 
 
-def test_check_xgrad_cam_weights_accepts_the_reference_and_names_typical_mistakes():
-    from cam_helpers.exercises import check_xgrad_cam_weights
-    from cam_helpers.family import xgrad_cam_weights
+def _xgrad_by_loop(A, g):
+    """w[b, k, c] = sum_xy g A / sum_xy A, 0 for a channel that sums to 0: A (B, C, h, w), g (B, n, C, h, w)."""
+    B, n, C = g.shape[:3]
+    weights = torch.zeros(B, n, C)
+    for b in range(B):
+        for k in range(n):
+            for c in range(C):
+                total = A[b, c].sum().item()
+                weights[b, k, c] = (g[b, k, c] * A[b, c]).sum().item() / total if total != 0 else 0.0
+    return weights
 
-    assert check_xgrad_cam_weights(xgrad_cam_weights)
+
+def _xgrad_as_pytorch_grad_cam(A, g):
+    """pytorch-grad-cam's XGradCAM.get_cam_weights, in NumPy: eps in the denominator instead of a 0 rule."""
+    activations, grads = A[:, None].numpy(), g.numpy()
+    sum_activations = activations.sum(axis=(-2, -1))
+    return torch.from_numpy((grads * activations / (sum_activations[..., None, None] + 1e-7)).sum(axis=(-2, -1)))
+
+
+def _layer_cam_by_loop(A, g):
+    """M[b, k] = ReLU(sum_c ReLU(g[b, k, c]) * A[b, c]), one image, class and channel at a time."""
+    B, n, C, h, w = g.shape
+    maps = torch.zeros(B, n, h, w)
+    for b in range(B):
+        for k in range(n):
+            for c in range(C):
+                maps[b, k] += g[b, k, c].clamp_min(0) * A[b, c]  # writes into the answer's own tensor: allowed
+    return maps.clamp_min(0)
+
+
+def test_check_xgrad_cam_weights_accepts_independent_answers_and_names_typical_mistakes():
+    from cam_helpers.exercises import check_xgrad_cam_weights
+    from cam_helpers.gradcam import xgrad_cam_weights
+
+    assert check_xgrad_cam_weights(_xgrad_by_loop)
+    assert check_xgrad_cam_weights(_xgrad_as_pytorch_grad_cam)
     assert "Not answered yet" in check_xgrad_cam_weights(lambda A, g: ...).message
     verdict = check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1)))
     assert not verdict and "that is Grad-CAM's weight" in verdict.message
+    verdict = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)))
+    assert not verdict and "divide sum_xy g A by sum_xy A_k" in verdict.message
     verdict = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)))
     assert not verdict and "0 / 0 = NaN" in verdict.message
+    # Activations of both signs (a layer before its ReLU): a sum must keep its sign.
+    sums = lambda A: A[:, None].sum(dim=(-2, -1))  # noqa: E731
+    weighted = lambda A, g: (g * A[:, None]).sum(dim=(-2, -1))  # noqa: E731
+    verdict = check_xgrad_cam_weights(lambda A, g: weighted(A, g) / sums(A).clamp_min(1e-8))
+    assert not verdict and "clamp_min turned that sum" in verdict.message
+    assert "'activations of both signs" in verdict.message
+    verdict = check_xgrad_cam_weights(lambda A, g: torch.where(sums(A) != 0, weighted(A, g) / sums(A).abs(), 0.0))
+    assert not verdict and "abs() flips" in verdict.message
+    # The reference, for the record: a silent channel gets weight 0 (the checker's 0 / 0 case).
     activations, gradients = _family_example()
     assert torch.equal(xgrad_cam_weights(activations, gradients)[:, :, 2], torch.zeros(2, 3))
 
 
-def test_check_layer_cam_accepts_the_reference_and_names_typical_mistakes():
+def test_check_layer_cam_accepts_independent_answers_and_names_typical_mistakes():
     from cam_helpers.exercises import check_layer_cam
-    from cam_helpers.family import layer_cam_maps
 
-    assert check_layer_cam(layer_cam_maps)
+    assert check_layer_cam(_layer_cam_by_loop)
+    # Jiang et al. (2021), eq. 5-6: M = ReLU(sum_k ReLU(g_k) * A_k), with einsum.
     assert check_layer_cam(lambda A, g: torch.einsum("bnchw,bchw->bnhw", g.clamp_min(0), A).clamp_min(0))
     verdict = check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0))
     assert not verdict and "that is HiResCAM" in verdict.message
@@ -602,6 +752,13 @@ def test_check_layer_cam_accepts_the_reference_and_names_typical_mistakes():
     assert not verdict and "sum over the channels k" in verdict.message
     verdict = check_layer_cam(lambda A, g: 1 / 0)
     assert not verdict and "ZeroDivisionError" in verdict.message
+    # Activations of both signs: the final ReLU, and the ReLU on g alone.
+    verdict = check_layer_cam(lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=2))
+    assert not verdict and "LayerCAM ends with a ReLU" in verdict.message
+    verdict = check_layer_cam(lambda A, g: (g * A[:, None]).clamp_min(0).sum(dim=2))
+    assert not verdict and "not on the product g * A" in verdict.message
+    verdict = check_layer_cam(lambda A, g: (g.clamp_min(0) * A.clamp_min(0)[:, None]).sum(dim=2))
+    assert not verdict and "weighs A as it is" in verdict.message
 
 
 # --- Korean hints for notebook 08 ---
@@ -609,17 +766,17 @@ def test_check_layer_cam_accepts_the_reference_and_names_typical_mistakes():
 
 def test_check_xgrad_cam_weights_korean_hints():
     from cam_helpers.exercises import check_xgrad_cam_weights
-    from cam_helpers.family import xgrad_cam_weights
 
     set_language("ko")
-    right = check_xgrad_cam_weights(xgrad_cam_weights)
-    assert right and "숨겨진 4개 경우 모두 맞았습니다" in right.message and "XGrad-CAM의 가중치와 같습니다" in right.message
+    right = check_xgrad_cam_weights(_xgrad_by_loop)
+    assert right and "숨겨진 테스트 5개를 모두 통과했습니다." in right.message
+    assert "XGrad-CAM의 가중치와 같습니다" in right.message
     plain_mean = check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1)))
     assert not plain_mean and "Grad-CAM의 가중치(g의 단순 평균)" in plain_mean.message
     not_divided = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)))
-    assert not not_divided and "활성값 총합 sum_xy A_k로 나누세요" in not_divided.message
+    assert not not_divided and "활성값 총합 sum_xy A_k로 나누어야 합니다" in not_divided.message
     nan = check_xgrad_cam_weights(lambda A, g: (g * A[:, None]).sum(dim=(-2, -1)) / A[:, None].sum(dim=(-2, -1)))
-    assert not nan and "0 / 0 = NaN" in nan.message and "가중치 0을 주세요" in nan.message
+    assert not nan and "0 / 0 = NaN" in nan.message and "가중치는 0이어야 합니다" in nan.message
     assert "아직 답이 없습니다" in check_xgrad_cam_weights(lambda A, g: ...).message
     set_language("en")
     assert "that is Grad-CAM's weight" in check_xgrad_cam_weights(lambda A, g: g.mean(dim=(-2, -1))).message
@@ -627,17 +784,433 @@ def test_check_xgrad_cam_weights_korean_hints():
 
 def test_check_layer_cam_korean_hints():
     from cam_helpers.exercises import check_layer_cam
-    from cam_helpers.family import layer_cam_maps
 
     set_language("ko")
-    right = check_layer_cam(layer_cam_maps)
-    assert right and "숨겨진 4개 경우 모두 맞았습니다" in right.message and "LayerCAM의 맵과 같습니다" in right.message
+    right = check_layer_cam(_layer_cam_by_loop)
+    assert right and "숨겨진 테스트 5개를 모두 통과했습니다." in right.message and "LayerCAM의 맵과 같습니다" in right.message
     hires = check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0))
     assert not hires and "그것은 HiResCAM" in hires.message and "양의 그래디언트만 남깁니다" in hires.message
     over_classes = check_layer_cam(lambda A, g: (g.clamp_min(0) * A[:, None]).sum(dim=1).clamp_min(0))
-    assert not over_classes and "클래스가 아니라 채널 k에 대해 더하세요" in over_classes.message
+    assert not over_classes and "클래스가 아니라 채널 k에 대해 더해야 합니다" in over_classes.message
     averaged = check_layer_cam(
         lambda A, g: torch.einsum("bnc,bchw->bnhw", g.clamp_min(0).mean(dim=(-2, -1)), A).clamp_min(0))
     assert not averaged and "위치에 대해 평균 내지 않습니다" in averaged.message
     set_language("en")
     assert "that is HiResCAM" in check_layer_cam(lambda A, g: (g * A[:, None]).sum(dim=2).clamp_min(0)).message
+
+
+# --- Issue 22 §3: twelve wrong answers, written from the prompts alone, that the checkers once accepted ---
+# Each is written as a learner would write it; each must be rejected, with the hint that fits it, in both
+# languages. The right answers written other ways (loops, NumPy, float64) follow, and must still pass.
+
+
+def _deletion_counted_with_int(image, saliency, fraction):
+    count = int(fraction * saliency.numel())  # 0.29 * 100 = 28.999...: int() gives 28, round() 29
+    removed = torch.zeros(saliency.numel(), dtype=torch.bool)
+    removed[saliency.flatten().argsort(descending=True)[:count]] = True
+    return image * ~removed.view(1, *saliency.shape)
+
+
+def _deletion_counted_with_ceil(image, saliency, fraction):
+    count = math.ceil(fraction * saliency.numel())  # 0.25 * 25 = 6.25: ceil gives 7, round() 6
+    removed = torch.zeros(saliency.numel(), dtype=torch.bool)
+    removed[saliency.flatten().argsort(descending=True)[:count]] = True
+    return image * ~removed.view(1, *saliency.shape)
+
+
+def _deletion_in_place(image, saliency, fraction):
+    top = saliency.flatten().argsort(descending=True)[:round(fraction * saliency.numel())]
+    image.flatten(1)[:, top] = 0.0  # flatten(1) is a view: the caller's image goes black too
+    return image
+
+
+def _logits_dividing_features_in_place(features, fc_weight, fc_bias):
+    h, w = features.shape[2:]
+    features /= h * w  # the caller's features shrink h * w times
+    return features.sum(dim=(2, 3)) @ fc_weight.T + fc_bias
+
+
+def _cam_multiplying_features_in_place(features, fc_weight, class_index):
+    return features.mul_(fc_weight[class_index][:, None, None]).sum(dim=0)
+
+
+def _normalize_subtracting_in_place(cam):
+    cam -= cam.min()
+    high = cam.max()
+    return cam / high if high > 0 else torch.zeros_like(cam)
+
+
+def _grad_cam_relu_in_place(cam):
+    return cam.relu_() / (cam.shape[-2] * cam.shape[-1])
+
+
+def _iou_clamping_only_the_width(box_a, box_b):
+    width = max(0, min(box_a[2], box_b[2]) - max(box_a[0], box_b[0]))
+    height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])  # negative for boxes one above the other
+    intersection = width * height
+    area = (box_a[2] - box_a[0]) * (box_a[3] - box_a[1]) + (box_b[2] - box_b[0]) * (box_b[3] - box_b[1])
+    return intersection / (area - intersection)
+
+
+def _layer_cam_without_final_relu(A, g):
+    return (g.clamp_min(0) * A[:, None]).sum(dim=2)
+
+
+def _layer_cam_relu_on_the_product(A, g):
+    return torch.relu(g * A[:, None]).sum(dim=2)
+
+
+def _xgrad_clamped_denominator(A, g):
+    A = A[:, None]
+    return (g * A).sum(dim=(-2, -1)) / A.sum(dim=(-2, -1)).clamp_min(1e-8)
+
+
+def _xgrad_absolute_denominator(A, g):
+    A = A[:, None]
+    return (g * A).sum(dim=(-2, -1)) / A.sum(dim=(-2, -1)).abs().clamp_min(1e-8)
+
+
+_TWELVE_WRONG_ANSWERS = [
+    pytest.param("check_deletion_step", _deletion_counted_with_int,
+                 "On '10x10 image, fraction 0.29' you removed one pixel too few: int()",
+                 "테스트 '10x10 이미지, 비율 0.29'에서 픽셀을 하나 덜 지웠습니다.", id="deletion int()"),
+    pytest.param("check_deletion_step", _deletion_counted_with_ceil,
+                 "On '5x5 image, fraction 0.25' you removed one pixel too many: math.ceil",
+                 "테스트 '5x5 이미지, 비율 0.25'에서 픽셀을 하나 더 지웠습니다.", id="deletion math.ceil"),
+    pytest.param("check_deletion_step", _deletion_in_place,
+                 "changed its input `image` in place, with `x[...] = ...`",
+                 "입력 `image`의 값을 바꾸었습니다. 제자리 연산(in-place) `x[...] = ...` 때문입니다.",
+                 id="deletion edits the image"),
+    pytest.param("check_logits_from_features", _logits_dividing_features_in_place,
+                 "changed its input `features` in place, with `/=` (`.div_()`)",
+                 "입력 `features`의 값을 바꾸었습니다. 제자리 연산(in-place) `/=` (`.div_()`) 때문입니다.",
+                 id="features /= h * w"),
+    pytest.param("check_cam_by_hand", _cam_multiplying_features_in_place,
+                 "changed its input `features` in place, with `*=` (`.mul_()`)",
+                 "입력 `features`의 값을 바꾸었습니다. 제자리 연산(in-place) `*=` (`.mul_()`) 때문입니다.",
+                 id="features.mul_"),
+    pytest.param("check_normalize_map", _normalize_subtracting_in_place,
+                 "changed its input `cam` in place, with `-=` (`.sub_()`)",
+                 "입력 `cam`의 값을 바꾸었습니다. 제자리 연산(in-place) `-=` (`.sub_()`) 때문입니다.",
+                 id="cam -= cam.min()"),
+    pytest.param("check_grad_cam_from_cam", _grad_cam_relu_in_place,
+                 "changed its input `cam` in place, with `.relu_()`",
+                 "입력 `cam`의 값을 바꾸었습니다. 제자리 연산(in-place) `.relu_()` 때문입니다.", id="cam.relu_()"),
+    pytest.param("check_iou", _iou_clamping_only_the_width,
+                 "On 'one box above the other, apart' the boxes overlap along one axis but not the other",
+                 "테스트 '위아래로 떨어진 두 상자'에서 두 상자는 한 축으로만 겹치고", id="iou clamps the width only"),
+    pytest.param("check_layer_cam", _layer_cam_without_final_relu,
+                 "on 'activations of both signs (a layer before its ReLU)' your map has negative values",
+                 "LayerCAM은 마지막에 ReLU를 적용합니다", id="layer_cam without the final ReLU"),
+    pytest.param("check_layer_cam", _layer_cam_relu_on_the_product,
+                 "the ReLU goes on the gradient alone, ReLU(g) * A, not on the product g * A",
+                 "ReLU는 곱 g * A가 아니라 그래디언트에만 적용합니다", id="layer_cam ReLU on the product"),
+    pytest.param("check_xgrad_cam_weights", _xgrad_clamped_denominator,
+                 "clamp_min turned that sum into a tiny positive one",
+                 "clamp_min이 그 합을 아주 작은 양수로 바꾸어 버렸습니다", id="xgrad clamp_min(1e-8)"),
+    pytest.param("check_xgrad_cam_weights", _xgrad_absolute_denominator,
+                 "divide by the sum with its sign; abs() flips those channels' weights",
+                 "abs()를 쓰면 그 채널들의 가중치 부호가 뒤집힙니다", id="xgrad abs()"),
+]
+
+
+@pytest.mark.parametrize("checker, answer, hint_en, hint_ko", _TWELVE_WRONG_ANSWERS)
+def test_the_twelve_wrong_answers_of_issue_22_are_rejected_with_their_hint(checker, answer, hint_en, hint_ko):
+    _rejected_with(getattr(exercises, checker)(answer), hint_en)
+    set_language("ko")
+    verdict = getattr(exercises, checker)(answer)
+    _rejected_with(verdict, hint_ko)
+    assert not _HAEYO.search(verdict.message), verdict.message
+
+
+def test_the_twelve_are_twelve_different_answers():
+    assert len(_TWELVE_WRONG_ANSWERS) == 12
+    assert len({param.values[1] for param in _TWELVE_WRONG_ANSWERS}) == 12
+
+
+def test_the_cases_that_tell_the_twelve_apart():
+    # Boxes one above the other that overlap in x: IoU 0, and -0.2 when only the width is clamped.
+    assert exercises._iou((0, 0, 10, 4), (0, 6, 10, 10)) == 0
+    assert _iou_clamping_only_the_width((0, 0, 10, 4), (0, 6, 10, 10)) == pytest.approx(-0.2)
+    # Pixel counts that are not whole: int() and math.ceil part from round() there.
+    assert (int(0.29 * 100), round(0.29 * 100)) == (28, 29)
+    assert (math.ceil(0.25 * 25), round(0.25 * 25)) == (7, 6)
+    # The 08 case at a layer before its ReLU: activations of both signs, and channel sums of both signs.
+    signed = [case for case in exercises._family_cases() if "both signs" in exercises._label(case)]
+    activations = signed[0].args[0]
+    sums = activations.sum(dim=(-2, -1))
+    assert activations.min() < 0 < activations.max() and sums.min() < 0 < sums.max()
+    assert sums.abs().min() > 0.5  # far from 0: the weights are stable there
+
+
+def test_an_answer_that_writes_into_its_own_copy_is_not_in_place():
+    """The in-place check looks at the learner's inputs only: editing a copy, or rebinding a name, is right."""
+    def deletion_on_a_copy(image, saliency, fraction):
+        out = image.clone()
+        out.flatten(1)[:, saliency.flatten().argsort(descending=True)[:round(fraction * saliency.numel())]] = 0.0
+        return out
+
+    def logits_rebinding(features, fc_weight, fc_bias):
+        h, w = features.shape[2:]
+        features = features / (h * w)  # a new tensor under the old name
+        return features.sum(dim=(2, 3)) @ fc_weight.T + fc_bias
+
+    def normalize_rebinding(cam):
+        cam = cam - cam.min()
+        return cam / cam.max() if cam.max() > 0 else cam
+
+    def grad_cam_relu_on_a_copy(cam):
+        return cam.clone().relu_() / (cam.shape[-2] * cam.shape[-1])
+
+    assert exercises.check_deletion_step(deletion_on_a_copy)
+    assert exercises.check_logits_from_features(logits_rebinding)
+    assert exercises.check_normalize_map(normalize_rebinding)
+    assert exercises.check_grad_cam_from_cam(grad_cam_relu_on_a_copy)
+
+
+# Right answers written other ways: plain loops, NumPy, float64. None of them may be taken for a mistake.
+
+def _deletion_in_numpy(image, saliency, fraction):
+    import numpy as np
+
+    order = np.argsort(-saliency.numpy(), axis=None)[:round(fraction * saliency.numel())]
+    out = image.numpy().copy()
+    rows, cols = np.unravel_index(order, saliency.shape)
+    out[:, rows, cols] = 0.0
+    return torch.from_numpy(out)
+
+
+def _iou_in_float64(box_a, box_b):
+    a, b = torch.tensor(box_a, dtype=torch.float64), torch.tensor(box_b, dtype=torch.float64)
+    sides = (torch.minimum(a[2:], b[2:]) - torch.maximum(a[:2], b[:2])).clamp_min(0)
+    intersection = sides.prod()
+    return (intersection / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - intersection)).item()
+
+
+def _logits_in_float64(features, fc_weight, fc_bias):
+    return features.double().mean(dim=(2, 3)) @ fc_weight.double().T + fc_bias.double()
+
+
+def _cam_by_loop(features, fc_weight, class_index):
+    cam = torch.zeros(features.shape[1:])
+    for k in range(features.shape[0]):
+        cam += fc_weight[class_index, k] * features[k]
+    return cam
+
+
+def _normalize_in_numpy(cam):
+    import numpy as np
+
+    values = cam.numpy().astype(np.float64)
+    span = np.ptp(values)
+    return torch.from_numpy((values - values.min()) / span if span > 0 else np.zeros_like(values))
+
+
+def _grad_cam_from_cam_in_numpy(cam):
+    import numpy as np
+
+    return torch.from_numpy(np.maximum(cam.numpy(), 0) / np.prod(cam.shape[-2:]))
+
+
+def _spearman_with_scipy_ranks(a, b):
+    import numpy as np
+    from scipy.stats import rankdata
+
+    return float(np.corrcoef(rankdata(a.numpy()), rankdata(b.numpy()))[0, 1])  # average ranks for ties, float64
+
+
+@pytest.mark.parametrize("checker, answer", [
+    pytest.param("check_deletion_step", _deletion_in_numpy, id="deletion_step in NumPy"),
+    pytest.param("check_iou", _iou_in_float64, id="iou in float64 tensors"),
+    pytest.param("check_logits_from_features", _logits_in_float64, id="logits_from_features in float64"),
+    pytest.param("check_cam_by_hand", _cam_by_loop, id="cam_by_hand as a loop"),
+    pytest.param("check_normalize_map", _normalize_in_numpy, id="normalize_map in NumPy float64"),
+    pytest.param("check_grad_cam_from_cam", _grad_cam_from_cam_in_numpy, id="grad_cam_from_cam in NumPy"),
+    pytest.param("check_layer_cam", lambda A, g: _layer_cam_by_loop(A.double(), g.double()),
+                 id="layer_cam as a float64 loop"),
+    pytest.param("check_xgrad_cam_weights", lambda A, g: _xgrad_by_loop(A.double(), g.double()),
+                 id="xgrad_cam_weights as a float64 loop"),
+    pytest.param("check_spearman", _spearman_with_scipy_ranks, id="spearman with scipy's ranks"),
+    pytest.param("check_grad_cam_weights", lambda gradients: torch.from_numpy(gradients.numpy().mean(axis=(2, 3))),
+                 id="grad_cam_weights in NumPy"),
+])
+def test_right_answers_written_other_ways_pass(checker, answer):
+    verdict = getattr(exercises, checker)(answer)
+    assert verdict, verdict
+
+
+# The hints of §3's last bullet.
+
+def test_a_transposed_weight_gets_a_hint_not_a_shape_error():
+    """The K == C case comes first, so an answer that reads fc_weight as (C, K) runs there and is told why."""
+    for answer in (lambda f, w, b: f.mean(dim=(2, 3)) @ w + b,
+                   lambda f, w, b: torch.nn.functional.linear(f.mean(dim=(2, 3)), w.T, b),
+                   lambda f, w, b: torch.einsum("bc,ck->bk", f.mean(dim=(2, 3)), w) + b):
+        _rejected_with(check_logits_from_features(answer), "your answer reads it as (C, K)")
+    for answer in (lambda f, w, c: (w[:, c][:, None, None] * f).sum(dim=0),
+                   lambda f, w, c: torch.einsum("c,chw->hw", w.T[c], f),
+                   lambda f, w, c: torch.einsum("chw,ck->khw", f, w)[c]):
+        verdict = check_cam_by_hand(answer)
+        _rejected_with(verdict, "You took a column of the weight")
+        assert "as many classes as channels" in verdict.message
+    set_language("ko")
+    _rejected_with(check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w + b),
+                   "답은 가중치를 (C, K)로 읽었습니다")
+    _rejected_with(check_cam_by_hand(lambda f, w, c: (w[:, c][:, None, None] * f).sum(dim=0)),
+                   "가중치의 열을 꺼냈습니다")
+
+
+def test_normalize_map_constant_map_hints_fit_an_answer_that_subtracts_the_minimum():
+    def nan_when_constant(cam):
+        return (cam - cam.min()) / (cam.max() - cam.min())
+
+    def ones_when_constant(cam):  # nan_to_num picks 1 where 0 was meant
+        return torch.nan_to_num((cam - cam.min()) / (cam.max() - cam.min()), nan=1.0)
+
+    def itself_when_constant(cam):
+        span = cam.max() - cam.min()
+        return (cam - cam.min()) / span if span > 0 else cam
+
+    nan = check_normalize_map(nan_when_constant)
+    _rejected_with(nan, "a constant map gives 0 / 0 = NaN")
+    for answer in (ones_when_constant, itself_when_constant):
+        verdict = check_normalize_map(answer)
+        _rejected_with(verdict, "on 'a constant map' every cell has the same value")
+        # The answer does subtract the minimum: a hint that says "subtract the minimum first" misleads.
+        assert "subtract the minimum" not in verdict.message and "Dividing by the maximum" not in verdict.message
+    set_language("ko")
+    _rejected_with(check_normalize_map(nan_when_constant), "상수 맵에서는 0 / 0 = NaN이 됩니다")
+    verdict = check_normalize_map(ones_when_constant)
+    _rejected_with(verdict, "테스트 '상수 맵'에서는 모든 칸의 값이 같습니다")
+    assert "먼저 최솟값을 빼고" not in verdict.message
+
+
+def test_cam_by_hand_names_class_index_minus_one_not_row_0():
+    for answer in (lambda f, w, c: (w[c - 1][:, None, None] * f).sum(dim=0),
+                   lambda f, w, c: torch.einsum("c,chw->hw", w[c - 1], f)):
+        verdict = check_cam_by_hand(answer)
+        _rejected_with(verdict, "You used the row before the class's")
+        assert "row 0" not in verdict.message
+    set_language("ko")
+    verdict = check_cam_by_hand(lambda f, w, c: (w[c - 1][:, None, None] * f).sum(dim=0))
+    _rejected_with(verdict, "그 클래스 바로 앞 행을 썼습니다")
+    assert "0번 행" not in verdict.message
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_layer2_side_hints_do_not_spell_out_the_answer(language):
+    """A wrong number gets which map it belongs to and what to count; how layer2 changes the side is the answer."""
+    set_language(language)
+    giveaways = re.compile(r"28|halv|/ ?2\b|2로 나|반으로|절반|by 2|by two")
+    for wrong in (112, 56, 14, 7, 30):
+        verdict = check_layer2_side(wrong)
+        assert not verdict and not giveaways.search(verdict.message), verdict.message
+
+
+def _success_texts(monkeypatch) -> dict:
+    """Each checker's own success sentence, as handed to compare_on_cases or compare_value."""
+    found = {}
+    for helper in ("compare_on_cases", "compare_value"):
+        real = getattr(exercises, helper)
+
+        def spy(*args, _real=real, **kwargs):
+            found[current] = kwargs.get("success")  # `current`: the checker the loop below is calling
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(exercises, helper, spy)
+    for current in _CHECKERS:
+        getattr(exercises, current)(None)
+    return found
+
+
+def test_the_success_message_keeps_its_sentences_apart(monkeypatch):
+    right = check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T + b)
+    assert right.message == "Right on all 5 hidden cases. This is exactly the model's head: GAP, then FC."
+    assert check_layer2_side(28).message == (
+        "Right: 28. The stem divides 224 by 4, so layer1's map is 56 wide, and layer2 halves that.")
+    set_language("ko")
+    right = check_logits_from_features(lambda f, w, b: f.mean(dim=(2, 3)) @ w.T + b)
+    assert right.message == "숨겨진 테스트 5개를 모두 통과했습니다. 모델의 헤드와 똑같습니다. GAP, 그다음 FC입니다."
+    set_language("en")
+    texts = _success_texts(monkeypatch)
+    assert set(texts) == set(_CHECKERS)
+    for name, text in texts.items():
+        if text is None:
+            continue
+        # Each is a sentence of its own with its period, so "... cases." + " " + it reads as two sentences.
+        assert text.en.endswith(".") and not text.en.endswith(".."), (name, text.en)
+        assert text.ko and text.ko.endswith("."), (name, text.ko)
+        assert not text.en.startswith("(") and not text.ko.startswith("("), name
+
+
+# --- The notebooks' own solutions pass their checkers (both editions) ---
+# Each exercise has a collapsed solution cell that defines `*_solution` and asserts its checker. Run Alls
+# (tests/test_run_all.py) execute them with a model; here they run alone, in seconds, against the checkers:
+# a checker made stricter must not reject the solution the notebook shows.
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_EDITIONS = {"en": _NOTEBOOK_DIR, "ko": _NOTEBOOK_DIR / "ko"}
+
+
+def _code_cells(path: Path) -> list:
+    """The notebook's code cells as parsed Python (IPython's % and ! lines left out)."""
+    cells = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        try:
+            cells.append(ast.parse("\n".join(lines)))
+        except SyntaxError:
+            continue
+    return cells
+
+
+def _checker_calls(node: ast.AST) -> list:
+    """The `check_*(..._solution)` calls inside an assert (`assert check_a(x) and check_b(y)` has two)."""
+    return [call for call in ast.walk(node) if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id.startswith("check_")
+            and any(isinstance(arg, ast.Name) and arg.id.endswith("_solution") for arg in call.args)]
+
+
+def _solutions_checked(edition: str) -> tuple[dict, list]:
+    """Run every notebook's solutions against the checkers: ({checker: verdict}, [solutions needing the notebook])."""
+    verdicts, needs_notebook = {}, []
+    for path in sorted(_EDITIONS[edition].glob("[0-9][0-9]_*.ipynb")):
+        cells = _code_cells(path)
+        namespace = {"__name__": f"solutions_of_{path.stem}"}
+        imports = [node for tree in cells for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(body=imports, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+        for tree in cells:
+            if "_solution" not in ast.unparse(tree):
+                continue
+            for node in tree.body:  # the solution functions, their helpers, and `x_solution = ...` values
+                if isinstance(node, ast.FunctionDef) or (isinstance(node, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id.endswith("_solution") for t in node.targets)):
+                    try:
+                        exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+                    except NameError:  # a value computed from the notebook's model (00's pixels per cell)
+                        needs_notebook.append(f"{path.stem}: {ast.unparse(node).splitlines()[0]}")
+            for node in tree.body:
+                for call in (_checker_calls(node) if isinstance(node, ast.Assert) else []):
+                    if all(arg.id in namespace for arg in call.args if isinstance(arg, ast.Name)):
+                        checker = getattr(exercises, call.func.id)  # the checker itself, not the notebook's import
+                        args = [eval(compile(ast.Expression(arg), str(path), "eval"), namespace) for arg in call.args]  # noqa: S307
+                        verdicts[f"{path.stem}: {ast.unparse(call)}"] = checker(*args)
+    return verdicts, needs_notebook
+
+
+@pytest.mark.parametrize("edition", sorted(_EDITIONS))
+def test_every_notebook_solution_passes_its_checker(edition):
+    set_language(edition)
+    verdicts, needs_notebook = _solutions_checked(edition)
+    rejected = {call: verdict.message for call, verdict in verdicts.items() if not verdict}
+    assert not rejected, rejected
+    # Every checker but 00's (whose solution reads the notebook's model) has its solution run here.
+    checked = {call.split(": ", 1)[1].split("(")[0] for call in verdicts}
+    assert checked == set(_CHECKERS) - {"check_grid_cell_pixels"}, set(_CHECKERS) - checked
+    assert [entry.split(":")[0] for entry in needs_notebook] == ["00_start_here"], needs_notebook

@@ -23,11 +23,12 @@ def test_logits_equal_spatial_mean_of_cam_plus_bias(fixture, request, random_bat
 
 def test_explain_on_the_composite_photo_separates_cat_and_cup(lite0):
     result = explain(lite0, sample_path("cat_and_coffee"), classes=["tabby", "espresso"])
-    assert result.maps.shape == (1, 2, 224, 224) and result.raw_maps.shape == (1, 2, 7, 7)
+    shown = result.upsampled()  # (1, 2, 224, 224) in [0, 1]
+    assert result.maps.shape == (1, 2, 7, 7) and shown.shape == (1, 2, 224, 224)
     assert result.class_names == [["tabby", "espresso"]]
-    assert 0 <= float(result.maps.min()) and float(result.maps.max()) <= 1
+    assert float(shown.amin()) == 0 and float(shown.amax()) == 1
     # Where does each map put its mass? The cat is on the left, the cup on the right.
-    cat_map, cup_map = result.maps[0]
+    cat_map, cup_map = shown[0]
     half = cat_map.shape[-1] // 2
     assert cat_map[:, :half].sum() > cat_map[:, half:].sum()
     assert cup_map[:, half:].sum() > cup_map[:, :half].sum()
@@ -39,15 +40,15 @@ def test_batch_of_eight_gives_each_image_its_own_maps(lite0, random_batch):
     for i in range(8):
         alone = explain(lite0, batch[i : i + 1], top_k=2)
         assert torch.equal(alone.classes[0], together.classes[i])
-        torch.testing.assert_close(alone.raw_maps[0], together.raw_maps[i], atol=1e-4, rtol=1e-4)
-    assert not torch.allclose(together.raw_maps[0], together.raw_maps[1])
+        torch.testing.assert_close(alone.maps[0], together.maps[i], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(together.maps[0], together.maps[1])
 
 
 def test_class_specs_by_index_name_and_per_image(lite0, random_batch):
     batch = random_batch(2)
     by_name = explain(lite0, batch, classes="golden retriever")
     by_index = explain(lite0, batch, classes=207)
-    torch.testing.assert_close(by_name.raw_maps, by_index.raw_maps)
+    torch.testing.assert_close(by_name.maps, by_index.maps)
     per_image = explain(lite0, batch, classes=[[207, 281], [967, 1]])
     assert per_image.classes.tolist() == [[207, 281], [967, 1]]
     with pytest.raises(ValueError, match="golden retriever"):
@@ -56,7 +57,7 @@ def test_class_specs_by_index_name_and_per_image(lite0, random_batch):
 
 def test_with_bias_maps_average_to_logits(lite0, random_batch):
     result = explain(lite0, random_batch(1), classes=[1, 2, 3], with_bias=True)
-    torch.testing.assert_close(logits_from_maps(result.raw_maps), result.logits[:, [1, 2, 3]], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(logits_from_maps(result.maps), result.logits[:, [1, 2, 3]], atol=1e-4, rtol=1e-4)
 
 
 def test_model_left_clean_after_success_and_failure(lite0):
@@ -72,7 +73,8 @@ def test_model_left_clean_after_success_and_failure(lite0):
 
 
 def test_flatten_model_explain_raises_the_explanation():
-    from cam_helpers.models import CAMNotApplicableError, load_classifier
+    from cam_helpers import CAMNotApplicableError
+    from cam_helpers.models import load_classifier
 
     flat = load_classifier("resnet18_flatten", pretrained=False)
     with pytest.raises(CAMNotApplicableError, match="Grad-CAM"):
@@ -104,3 +106,15 @@ def test_class_probabilities_are_the_softmax_of_the_explained_classes(lite0, ran
     expected = result.probabilities.gather(1, result.classes)  # (B, n) softmax outputs
     torch.testing.assert_close(result.class_probabilities, expected)
     assert 0 < float(result.class_probabilities.min()) and float(result.class_probabilities.max()) < 1
+
+
+def test_upsampled_is_the_normalised_map_at_any_size_and_raw_maps_still_answer(lite0):
+    from cam_helpers.cam import upsample_and_normalize
+
+    result = explain(lite0, sample_path("coffee"), top_k=2, upsample="nearest")
+    torch.testing.assert_close(result.upsampled(), upsample_and_normalize(result.maps, 224, mode="nearest"))
+    torch.testing.assert_close(result.upsampled(56, "bilinear"), upsample_and_normalize(result.maps, 56))
+    with pytest.warns(FutureWarning, match=r"now \.maps"):
+        assert result.raw_maps is result.maps
+    with pytest.raises(ValueError, match="'bilinear' or 'nearest'"):
+        explain(lite0, sample_path("coffee"), upsample="cubic")

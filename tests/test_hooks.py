@@ -1,4 +1,4 @@
-"""Hooks are removed and the mode restored, also after an exception."""
+"""cam_helpers/hooks.py: capture records the layers asked for; hooks are removed and the mode restored, also after an exception."""
 
 import pytest
 import torch
@@ -128,3 +128,23 @@ def test_capture_restores_a_frozen_batchnorm_and_its_statistics():
         with capture(model, ["conv", "bn"], start_graph=True):
             model(torch.randn(2, 5, 8, 8))  # wrong channel count
     assert flags(model) == before and count_hooks(model) == 0
+
+
+class TwoOutputs(nn.Module):
+    def forward(self, x):
+        return x, x.mean()  # a tuple: not a feature map
+
+
+def test_capture_names_the_layers_keeps_their_order_and_names_non_tensor_outputs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), TwoOutputs())
+    x = torch.randn(1, 3, 8, 8)
+    with capture(model, [model[1], "0", "2"]) as captured:
+        model(x)
+    assert captured.layers == ["1", "0", "2"]  # resolved names, in the order asked
+    assert [name for name, _ in captured.order] == ["0", "1"]  # the order the layers finished
+    torch.testing.assert_close(captured.order[1][1], torch.relu(model[0](x)))
+    assert captured.not_tensors == {"2": "tuple"} and "2" not in captured
+    with pytest.raises(KeyError, match=r"layer '2' returns a tuple, not a tensor"):
+        captured["2"]
+    with pytest.raises(KeyError, match="nothing was captured for layer 'missing'"):
+        captured["missing"]

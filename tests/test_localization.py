@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cam_helpers import localization
 from cam_helpers.localization import (
     box_iou,
     boxes_from_maps,
@@ -14,7 +15,7 @@ from cam_helpers.localization import (
     mass_inside_boxes,
     threshold_sweep,
 )
-from cam_helpers.localization import _Regions
+from cam_helpers.localization import _prepare_maps, _Regions
 
 
 def _regions(masks: torch.Tensor) -> list[tuple[int, int, tuple[int, ...]]]:
@@ -202,6 +203,87 @@ def test_max_box_acc_v2_scores_the_best_matching_region():
         every_region.max_box_acc
 
 
+# ---------------------------------------------------------------- one pass against one labelling per threshold
+
+
+def _per_threshold_ious(maps, gt, thresholds, multi_contour):
+    """(T, B) IoUs the straightforward way: label the masks of each threshold on their own."""
+    prepared = _prepare_maps(maps, None)
+    ious = []
+    for threshold in thresholds.tolist():
+        regions = _Regions.find(prepared >= threshold)
+        ious.append(regions.best_iou(gt) if multi_contour else box_iou(regions.largest_boxes(), gt))
+    return torch.stack(ious)
+
+
+def _awkward_maps() -> torch.Tensor:
+    """(7, 13, 17) maps with many ties: a few levels of noise, a smoothed version (CAM-like blobs),
+    a constant map, one hot pixel, a map with two equal blobs, and a snake whose pixels all tie."""
+    g = torch.Generator().manual_seed(23)
+    noise = (torch.rand(2, 13, 17, generator=g) * 5).floor() / 4  # values 0, 0.25, ..., 1: ties everywhere
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 13, 17, generator=g), 3, 1, 1)[0]
+    constant = torch.full((1, 13, 17), 0.7)
+    hot_pixel = torch.zeros(1, 13, 17)
+    hot_pixel[0, 6, 8] = 1.0
+    twins = torch.zeros(1, 13, 17)
+    twins[0, 2:5, 2:5] = twins[0, 8:11, 11:14] = 1.0  # equal sizes: the first in reading order wins
+    snake = torch.zeros(1, 13, 17)
+    snake[0, ::2, :] = 0.5
+    snake[0, 1::4, -1] = snake[0, 3::4, 0] = 0.5
+    return torch.cat([noise, smooth, constant, hot_pixel, twins, snake])
+
+
+# Unsorted, with a repeat, the map levels themselves (ties with pixels), and thresholds above every pixel.
+_AWKWARD_THRESHOLDS = torch.tensor([0.5, 0.0, 0.25, 0.3, 0.25, 1.0, 0.75, 1.5, 0.1, 0.6, 2.0])
+
+
+@pytest.mark.parametrize("multi_contour", [False, True])
+def test_sweep_gives_the_ious_of_one_labelling_per_threshold(multi_contour, monkeypatch):
+    maps = _awkward_maps()
+    g = torch.Generator().manual_seed(5)
+    corner = torch.randint(0, 8, (len(maps), 2), generator=g)
+    gt = torch.cat([corner, corner + torch.randint(1, 9, (len(maps), 2), generator=g)], dim=1)  # (B, 4)
+    expected = _per_threshold_ious(maps, gt, _AWKWARD_THRESHOLDS, multi_contour)
+    assert expected.shape == (11, 7)
+    assert expected.sum() > 0 and (expected[-1] == 0).all()  # some matches; none above every pixel
+    sweep = threshold_sweep(maps, gt, _AWKWARD_THRESHOLDS, multi_contour=multi_contour)
+    assert torch.equal(sweep.ious, expected)  # exactly, not approximately
+    monkeypatch.setattr(localization, "_PIXELS_PER_PASS", 13 * 17 * 2)  # two maps per pass, four passes
+    assert torch.equal(threshold_sweep(maps, gt, _AWKWARD_THRESHOLDS, multi_contour=multi_contour).ious, expected)
+
+
+def test_sweep_finds_the_regions_and_boxes_of_each_threshold():
+    maps = _prepare_maps(_awkward_maps(), None)
+    maps[0, 3, 4] = float("nan")  # NaN passes no threshold, as NaN >= t is False
+    for thresholds in (_AWKWARD_THRESHOLDS, torch.linspace(0, 1, 300)):  # 300: more levels than uint8 holds
+        sweep = _Regions.sweep(maps, thresholds)
+        assert sweep.batch == len(thresholds) * len(maps)  # one "map" per (threshold, map) pair
+        largest = sweep.largest_boxes().view(len(thresholds), len(maps), 4)
+        for i, threshold in enumerate(thresholds.tolist()):
+            regions = _Regions.find(maps >= threshold)
+            mine = (sweep.owner >= i * len(maps)) & (sweep.owner < (i + 1) * len(maps))
+            assert sweep.boxes[mine].tolist() == regions.boxes.tolist()  # same regions, same (label) order
+            assert sweep.sizes[mine].tolist() == regions.sizes.tolist()
+            assert (sweep.owner[mine] - i * len(maps)).tolist() == regions.owner.tolist()
+            assert torch.equal(largest[i], regions.largest_boxes())
+    constant, hot_pixel, twins = 3, 4, 5  # the last thresholds: 0, 1/299, ..., 1
+    assert largest[0, constant].tolist() == [0, 0, 17, 13]  # threshold 0: the whole constant map
+    assert largest[1, constant].tolist() == [0, 0, 0, 0]  # above 0 nothing (it normalises to zeros)
+    assert largest[-1, hot_pixel].tolist() == [8, 6, 9, 7]
+    assert largest[-1, twins].tolist() == [2, 2, 5, 5]  # two equal blobs: the first in reading order
+
+
+def test_sweep_of_larger_random_maps_matches_the_labelling_of_each_threshold():
+    # Smoothed noise at 64x64: long, branching regions that join at many different thresholds.
+    g = torch.Generator().manual_seed(7)
+    maps = torch.nn.functional.avg_pool2d(torch.rand(6, 1, 64, 64, generator=g), 5, 1, 2)[:, 0]
+    gt = torch.tensor([[10, 10, 40, 40]]).repeat(6, 1)
+    thresholds = torch.linspace(0, 1, 101)
+    for multi_contour in (False, True):
+        expected = _per_threshold_ious(maps, gt, thresholds, multi_contour)
+        assert torch.equal(threshold_sweep(maps, gt, thresholds, multi_contour=multi_contour).ious, expected)
+
+
 def test_center_box_and_its_baseline():
     assert center_box(64, 0.5).tolist() == [16, 16, 48, 48]
     assert center_box((40, 80), 1.0).tolist() == [0, 0, 80, 40]
@@ -234,3 +316,13 @@ def test_cuda_gives_the_same_boxes():
     assert on_gpu.device.type == "cuda"
     assert on_gpu.cpu().tolist() == boxes_from_maps(maps, threshold=0.3).tolist()
     assert threshold_sweep(maps.cuda(), gt.cuda()).max_box_acc == pytest.approx(0.75)
+
+
+def test_maps_that_carry_a_graph_are_swept_like_detached_ones():
+    """06 passes Grad-CAM maps straight from a model: the sweep must not need a .detach() first."""
+    maps = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    boxes = torch.tensor([[0, 0, 32, 32], [16, 16, 64, 64], [0, 32, 32, 64], [8, 8, 40, 40]])
+    with_graph = threshold_sweep(maps * 1.0, boxes, torch.linspace(0, 1, 11), image_size=64)
+    detached = threshold_sweep(maps.detach(), boxes, torch.linspace(0, 1, 11), image_size=64)
+    assert with_graph.max_box_acc == detached.max_box_acc
+    assert with_graph.best_threshold == detached.best_threshold

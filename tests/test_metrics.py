@@ -63,7 +63,11 @@ def test_cascade_randomize_resets_from_the_top_and_leaves_the_original():
     model = GAPNet(4, channels=(4, 8, 8, 8), seed=0)
     original = {k: v.clone() for k, v in model.state_dict().items()}
     names = ["fc", "features.3", "features.2"]
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
     copies = list(cascade_randomize(model, names, seed=1))
+    assert torch.equal(torch.rand(3), expected)  # seeded blocks: the caller's random state is not touched
     assert [name for name, _ in copies] == names
     for step, (_, copy) in enumerate(copies):
         assert not copy.training

@@ -11,13 +11,8 @@ import torchvision
 
 from cam_helpers import models
 from cam_helpers.hooks import count_hooks
-from cam_helpers.models import (
-    CAMNotApplicableError,
-    Classifier,
-    WeightsUnavailableError,
-    find_cam_layers,
-    load_classifier,
-)
+from cam_helpers import CAMNotApplicableError, Classifier, WeightsUnavailableError, find_cam_layers
+from cam_helpers.models import load_classifier
 
 
 def test_resnet18_loads_weights_from_the_torch_cache(torch_cache):

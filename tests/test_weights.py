@@ -2,10 +2,8 @@
 
 import hashlib
 import http.server
-import os
+import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,8 +15,8 @@ import torchvision
 from cam_helpers import weights
 from cam_helpers.models import load_classifier
 from cam_helpers.weights import WeightsUnavailableError, download_weights, fetch_weights, find_weights, weights_url
+from fake_weights import RESNET18_FILE, seeded_fc_weight
 
-RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's file name: <model>-<first 8 hex digits of its SHA-256>.pth
 
 
 @pytest.fixture()
@@ -28,7 +26,8 @@ def served(tmp_path):
     folder.mkdir()
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Polling every 0.05 s instead of 0.5 s: shutdown() below waits for the next poll.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield folder, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
@@ -41,27 +40,20 @@ def closed_port_url(name: str = RESNET18_FILE) -> str:
     return f"http://127.0.0.1:{port}/{name}"
 
 
-def save_with_hash_name(state: dict, folder: Path, stem: str) -> str:
-    """Save ``state`` as <stem>-<sha256 prefix>.pth, the naming torch.hub checks; returns the file name."""
-    scratch = folder / "scratch.pth"
-    torch.save(state, scratch)
-    digest = hashlib.sha256(scratch.read_bytes()).hexdigest()
+def give_hash_name(saved: Path, stem: str) -> str:
+    """Rename the checkpoint ``saved`` to <stem>-<sha256 prefix>.pth, the naming torch.hub checks; returns the name."""
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()
     name = f"{stem}-{digest[:8]}.pth"
-    scratch.rename(folder / name)
+    saved.rename(saved.parent / name)
     return name
-
-
-def random_resnet18() -> torch.nn.Module:
-    model = torchvision.models.resnet18(weights=None)
-    torch.nn.init.normal_(model.fc.weight, generator=torch.Generator().manual_seed(0))
-    return model
 
 
 def test_download_goes_into_the_cache_and_checks_the_hash(torch_cache, served, monkeypatch):
     monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
     folder, base = served
     state = {"w": torch.arange(6.0)}
-    name = save_with_hash_name(state, folder, "tiny")
+    torch.save(state, folder / "scratch.pth")
+    name = give_hash_name(folder / "scratch.pth", "tiny")
     loaded = fetch_weights(f"{base}/{name}")
     torch.testing.assert_close(loaded["w"], state["w"])
     assert (torch_cache / name).read_bytes() == (folder / name).read_bytes()
@@ -97,45 +89,34 @@ def test_offline_switch_forbids_downloads_and_names_the_folders(torch_cache, mon
     assert str(tmp_path / "stick") in message and str(torch_cache) in message
 
 
-def test_load_classifier_finds_weights_in_the_folder_named_by_cam_helpers_weights(torch_cache, tmp_path, monkeypatch):
+def test_load_classifier_finds_weights_in_the_folder_named_by_cam_helpers_weights(
+    torch_cache, resnet18_checkpoint, tmp_path, monkeypatch
+):
     stick = tmp_path / "stick"
     stick.mkdir()
-    reference = random_resnet18()
     # Under torchvision's real file name: a file found locally is trusted like torch's own cache
     # (torch.hub checks the hash when it downloads, not when it loads).
-    torch.save(reference.state_dict(), stick / RESNET18_FILE)
+    shutil.copyfile(resnet18_checkpoint, stick / RESNET18_FILE)
     monkeypatch.setenv("CAM_HELPERS_WEIGHTS", str(stick))
     assert find_weights(weights_url("resnet18")) == stick / RESNET18_FILE
     classifier = load_classifier("resnet18")
     assert classifier.pretrained and classifier.note == ""
-    torch.testing.assert_close(classifier.model.fc.weight, reference.fc.weight)
+    torch.testing.assert_close(classifier.model.fc.weight, seeded_fc_weight())  # (1000, 512)
     assert not torch_cache.exists()  # read in place, nothing copied into the cache
 
 
-def test_load_classifier_finds_weights_under_torch_home(tmp_path):
-    # TORCH_HOME is read when torch starts, so a fresh interpreter shows what a learner gets.
-    checkpoints = tmp_path / "torch_home" / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    reference = random_resnet18()
-    torch.save(reference.state_dict(), checkpoints / RESNET18_FILE)
-    script = (
-        "from cam_helpers import load_classifier\n"
-        "c = load_classifier('resnet18')\n"
-        "print(c.pretrained, repr(c.note), float(c.model.fc.weight.sum()))\n"
-    )
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch_home"), CAM_HELPERS_OFFLINE="1")
-    env.pop("CAM_HELPERS_WEIGHTS", None)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    pretrained, note, total = done.stdout.split()
-    assert (pretrained, note) == ("True", "''")
-    assert float(total) == pytest.approx(float(reference.fc.weight.detach().sum()), rel=1e-5)
+def test_load_classifier_finds_weights_under_torch_home(torch_home_with_resnet18):
+    assert find_weights(weights_url("resnet18")) == torch_home_with_resnet18 / RESNET18_FILE
+    classifier = load_classifier("resnet18")
+    assert classifier.pretrained and classifier.note == ""
+    torch.testing.assert_close(classifier.model.fc.weight, seeded_fc_weight())  # (1000, 512)
 
 
-def test_download_weights_fills_a_folder_for_usb_sticks(torch_cache, served, tmp_path, monkeypatch):
+def test_download_weights_fills_a_folder_for_usb_sticks(torch_cache, served, resnet18_checkpoint, tmp_path, monkeypatch):
     monkeypatch.delenv("CAM_HELPERS_OFFLINE", raising=False)
     folder, base = served
-    name = save_with_hash_name(random_resnet18().state_dict(), folder, "resnet18")
+    shutil.copyfile(resnet18_checkpoint, folder / "scratch.pth")
+    name = give_hash_name(folder / "scratch.pth", "resnet18")
     monkeypatch.setattr(weights, "weights_url", lambda model_name: f"{base}/{name}")
     stick = tmp_path / "stick"
     assert download_weights(["resnet18"], to=stick, progress=False) == [stick / name]
@@ -143,10 +124,10 @@ def test_download_weights_fills_a_folder_for_usb_sticks(torch_cache, served, tmp
     assert not torch_cache.exists()  # --to writes only the folder
 
 
-def test_download_weights_copies_from_the_cache_without_a_network(torch_cache, tmp_path, monkeypatch):
+def test_download_weights_copies_from_the_cache_without_a_network(torch_cache, resnet18_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("CAM_HELPERS_OFFLINE", "1")
     torch_cache.mkdir(parents=True)
-    torch.save(random_resnet18().state_dict(), torch_cache / RESNET18_FILE)
+    shutil.copyfile(resnet18_checkpoint, torch_cache / RESNET18_FILE)
     stick = tmp_path / "stick"
     assert download_weights(["resnet18"], to=stick) == [stick / RESNET18_FILE]
     assert (stick / RESNET18_FILE).read_bytes() == (torch_cache / RESNET18_FILE).read_bytes()

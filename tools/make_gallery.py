@@ -41,7 +41,7 @@ def tile(picture: np.ndarray, label: str) -> Image.Image:
 
 def make_gallery(out: Path = OUT) -> Path:
     from cam_helpers.cam import class_activation_maps, upsample_and_normalize
-    from cam_helpers.gradcam import forward_for_gradcam, grad_cam_from_activations
+    from cam_helpers.gradcam import forward_for_gradcam, grad_cam_from_features
     from cam_helpers.images import load_sample
     from cam_helpers.models import load_classifier
     from cam_helpers.viz import overlay
@@ -51,14 +51,14 @@ def make_gallery(out: Path = OUT) -> Path:
     batch = classifier.transform(load_sample("cat_and_coffee")).unsqueeze(0)  # (1, 3, 224, 224)
     stages = ["_blocks.4", "_blocks.10", "_blocks.15", classifier.feature_layer]
     # One forward pass serves every map below: both CAMs and the four stages.
-    logits, activations = forward_for_gradcam(classifier, batch, stages)  # (1, 1000), {layer: (1, C, h, w)}
+    logits, stage_features = forward_for_gradcam(classifier, batch, stages)  # (1, 1000), {layer: (1, C, h, w)}
     probabilities = logits.detach().softmax(-1)[0]  # (1000,)
     top10 = probabilities.topk(10).indices.tolist()
     cat_class = next(c for c in top10 if 281 <= c <= 285)
     classes = [cat_class, classifier.class_index("espresso")]
     picture = classifier.to_display(batch)[0].permute(1, 2, 0).numpy()  # (224, 224, 3)
 
-    features = activations[classifier.feature_layer].detach()  # (1, 1280, 7, 7)
+    features = stage_features[classifier.feature_layer].detach()  # (1, 1280, 7, 7)
     cams = class_activation_maps(features, classifier.fc.weight.detach(), classes, relu=True)  # (1, 2, 7, 7)
     cams = upsample_and_normalize(cams, 224)  # (1, 2, 224, 224)
     row1 = [tile(picture, "cat_and_coffee.jpg")]
@@ -69,7 +69,7 @@ def make_gallery(out: Path = OUT) -> Path:
     with torch.enable_grad():
         cat_score = logits[:, [cat_class]]  # (1, 1)
         for layer in stages:
-            maps = grad_cam_from_activations(activations[layer], cat_score)  # (1, 1, h, w): one backward
+            maps = grad_cam_from_features(stage_features[layer], cat_score)  # (1, 1, h, w): one backward
             h, w = maps.shape[-2:]
             method = "CAM" if layer == classifier.feature_layer else "Grad-CAM"
             row2.append(tile(overlay(picture, upsample_and_normalize(maps, 224)[0, 0]), f"{method} {layer} {h}x{w}"))
