@@ -41,6 +41,7 @@ DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
 COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
 
 #: Each text the explorer shows, per LANGUAGES entry (Korean: the glossary's terms; class names stay English).
+#: Notebook 05 quotes the control labels in bold; tests/test_widgets.py checks each quote against this table.
 LANGUAGES = ("en", "ko")
 TEXT = {
     "image": ("Image", "이미지"),
@@ -50,14 +51,14 @@ TEXT = {
     "search_hint": ("search all classes, e.g. golden", "모든 클래스에서 찾기 (예: golden)"),
     "layer": ("Layer", "층"),
     "opacity": ("Opacity", "불투명도"),
-    "colormap": ("Colormap", "색상 맵"),
+    "colormap": ("Colormap", "컬러맵"),
     "scale": ("Scale", "척도"),
     "normalised": ("normalised", "정규화"),
     "raw": ("raw", "원래 값"),
     "box": ("Box from map", "맵에서 상자 만들기"),
     "threshold": ("Threshold", "임계값"),
     "cam": ("CAM", "CAM"),
-    "cam_exact": ("CAM (exact)", "CAM (정확한 값)"),
+    "cam_exact": ("CAM (exact)", "CAM (정확히)"),  # the map IS CAM here (not Grad-CAM standing in for it)
     "gradcam": ("Grad-CAM", "Grad-CAM"),
     "class_option": ("{name} ({probability:.1%})", "{name} ({probability:.1%})"),
     "layer_option": ("{stage} · {method} · {h}x{w}", "{stage} · {method} · {h}x{w}"),

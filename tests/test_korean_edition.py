@@ -347,6 +347,31 @@ def test_without_the_korean_font_the_default_font_misses_hangul(tmp_path):
         plt.close(fig)
 
 
+@pytest.mark.parametrize("package, error, fix", [
+    ("koreanize_matplotlib_not_installed", ModuleNotFoundError, "pip install koreanize-matplotlib"),
+    ("json", FileNotFoundError, "pip install --force-reinstall koreanize-matplotlib"),  # a package without fonts/
+])
+def test_a_missing_font_says_what_to_do_in_korean_then_in_english(package, error, fix, monkeypatch):
+    import matplotlib
+
+    from cam_helpers import korean
+
+    monkeypatch.setattr(korean, "_FONT_PACKAGE", package)
+    with matplotlib.rc_context():
+        before = list(matplotlib.rcParams["font.family"])
+        with pytest.raises(error) as raised:
+            korean.use_korean_font()
+        assert matplotlib.rcParams["font.family"] == before, "a failed call must leave the font alone"
+    korean_line, english_line = str(raised.value).split("\n")
+    assert ko_parity.HANGUL.search(korean_line.split(". ")[0]), f"the first sentence is Korean: {korean_line!r}"
+    assert not ko_parity.HANGUL.search(english_line), f"the second is English: {english_line!r}"
+    cache = matplotlib.get_cachedir()
+    for line in (korean_line, english_line):
+        assert fix in line and cache in line and "fontlist-*.json" in line
+    assert "커널을 다시 시작" in korean_line and "네모" in korean_line
+    assert "restart the kernel" in english_line and "still shows as boxes" in english_line
+
+
 def test_importing_cam_helpers_leaves_the_english_look_alone():
     import subprocess
 

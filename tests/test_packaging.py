@@ -199,3 +199,61 @@ def test_quickstart_lab_opens_notebook_00():
 
     assert (ROOT / quickstart.FIRST_NOTEBOOK).exists()
     assert quickstart.FIRST_NOTEBOOK == "notebooks/00_start_here.ipynb"
+
+
+# --- The two READMEs: the Korean one has every section of the English one (issue 22, §1.3 and §1.6) ---
+READMES = (ROOT / "README.md", ROOT / "README.ko.md")
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+
+
+def readme_sections(text: str) -> list[tuple[int, str, str]]:
+    """(level, heading, body) for each '## ' and '### ' heading, in order; the body runs to the next heading."""
+    parts = re.split(r"^(#{2,3}) (.+)$", text, flags=re.M)  # [preamble, hashes, title, body, hashes, ...]
+    return [(len(hashes), title, body) for hashes, title, body in zip(parts[1::3], parts[2::3], parts[3::3])]
+
+
+def code_spans(body: str) -> set[str]:
+    """The inline `code` of a section (commands, paths, variables), a Korean notebook path read as the English one."""
+    return {span.replace("notebooks/ko/", "notebooks/") for span in re.findall(r"`([^`\n]+)`", FENCE.sub("", body))}
+
+
+def code_lines(body: str) -> set[str]:
+    """The lines of a section's code blocks without their comments (which the Korean README translates)."""
+    lines = (re.sub(r"\s+#.*$", "", line).strip() for block in FENCE.findall(body) for line in block.splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def test_readme_sections_parse_headings_and_code():
+    text = "intro\n## A\nrun `x` and `notebooks/ko/01.ipynb`\n```bash\ny --flag   # why\n# note\n```\n### B\n`z`\n"
+    (level_a, title_a, body_a), (level_b, title_b, body_b) = readme_sections(text)
+    assert (level_a, title_a, level_b, title_b) == (2, "A", 3, "B")
+    assert code_spans(body_a) == {"x", "notebooks/01.ipynb"} and code_lines(body_a) == {"y --flag"}
+    assert code_spans(body_b) == {"z"}
+
+
+def test_both_readmes_have_the_same_sections_in_the_same_order():
+    english, korean = (readme_sections(path.read_text()) for path in READMES)
+    assert [level for level, _, _ in korean] == [level for level, _, _ in english], (
+        "README.ko.md's ##/### headings must match README.md's, one for one, in order:\n"
+        f"  README.md:    {[('#' * level) + ' ' + title for level, title, _ in english]}\n"
+        f"  README.ko.md: {[('#' * level) + ' ' + title for level, title, _ in korean]}"
+    )
+
+
+@pytest.mark.parametrize("index", range(len(readme_sections(READMES[0].read_text()))))
+def test_each_korean_section_names_what_its_english_section_names(index):
+    """Mapped by position: every command, path and variable of an English section is in its Korean twin."""
+    (_, title, english), (_, korean_title, korean) = (readme_sections(path.read_text())[index] for path in READMES)
+    missing_spans = sorted(code_spans(english) - code_spans(korean))
+    missing_lines = sorted(code_lines(english) - code_lines(korean))
+    assert not missing_spans and not missing_lines, (
+        f"README.ko.md '## {korean_title}' lacks what README.md '## {title}' names: {missing_spans + missing_lines}"
+    )
+
+
+def test_the_korean_readme_says_laptop_for_the_machine():
+    """노트북 is the Jupyter notebook; the machine is 랩톱 (issue 22, §1.6)."""
+    text = READMES[1].read_text()
+    machine = re.findall(r"\S*(?:코어|CPU|GPU) ?노트북\S*|노트북 ?(?:CPU|GPU|컴퓨터)\S*", text)
+    assert not machine, f"README.ko.md uses 노트북 for the machine: {machine}; write 랩톱"
+    assert "랩톱" in text

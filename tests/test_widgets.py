@@ -5,6 +5,9 @@ Every test gets its own explorer (function scope): no test sees another's clicks
 
 import datetime
 import io
+import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +16,7 @@ from PIL import Image
 from cam_helpers.explain import explain
 from cam_helpers.hooks import count_hooks
 from cam_helpers.images import sample_path
-from cam_helpers.widgets import CAMExplorer
+from cam_helpers.widgets import LANGUAGES, CAMExplorer
 
 
 @pytest.fixture
@@ -169,15 +172,128 @@ def test_no_hooks_left_after_20_changes(explorer, lite0):
 
 
 def test_korean_labels_captions_and_errors(lite0):
-    from cam_helpers.widgets import LANGUAGES, TEXT
+    from cam_helpers.widgets import TEXT
 
     assert all(len(texts) == len(LANGUAGES) for texts in TEXT.values())  # every label has its Korean twin
     korean = CAMExplorer(lite0, images={"coffee": "coffee"}, lang="ko")
     assert korean.class_picker.description == "클래스" and korean.layer_picker.description == "층"
     assert korean.state.class_name == "espresso"  # ImageNet class names stay English
     assert "층 <code>" in korean.caption.value and "척도: 정규화" in korean.caption.value
-    assert any("정확한 값" in label for label, _ in korean.layer_picker.options)
+    assert any("CAM (정확히)" in label for label, _ in korean.layer_picker.options)  # the map IS CAM
     korean._show_error(ValueError("a test error"))
     assert "문제가 생겼습니다" in korean.error_box.value and "a test error" in korean.error_box.value
     with pytest.raises(ValueError, match="no labels in 'fr'; use one of: en, ko"):
         CAMExplorer(lite0, lang="fr")
+
+
+# --- Notebook 05 quotes the explorer's labels: every quote must be a label the explorer really shows ---
+
+EXPLORER_NOTEBOOKS = {
+    "en": Path(__file__).resolve().parent.parent / "notebooks" / "05_cam_explorer.ipynb",
+    "ko": Path(__file__).resolve().parent.parent / "notebooks" / "ko" / "05_cam_explorer.ipynb",
+}
+
+
+def shown_labels(explorer) -> set[str]:
+    """Every label the explorer shows: control names, the search hint, the scale buttons, the methods it names."""
+    controls = (explorer.image_picker, explorer.upload, explorer.class_picker, explorer.class_search,
+                explorer.layer_picker, explorer.opacity, explorer.colormap, explorer.scale, explorer.show_box,
+                explorer.threshold)
+    labels = {control.description for control in controls} | {explorer.class_search.placeholder}
+    labels |= {label for label, _ in explorer.scale.options}
+    labels |= {label.split(" · ")[1] for label, _ in explorer.layer_picker.options}  # "stage · method · hxw"
+    return labels | {explorer.state.method}  # the caption's method at the CAM layer
+
+
+def emphasised_spans(markdown: str):
+    """(kind, text, opens_paragraph) for each bold ('strong') and italic ('em') span, as CommonMark renders them.
+
+    opens_paragraph: the span starts a paragraph outside any list (as "**Predict, then run:**" does).
+    Also yields ("literal", text, False) for '**' left in the rendered text: a bold that did not render.
+    """
+    from markdown_it import MarkdownIt
+
+    list_depth = 0
+    for block in MarkdownIt("commonmark").parse(markdown):
+        list_depth += {"list_item_open": 1, "list_item_close": -1}.get(block.type, 0)
+        if block.type != "inline":
+            continue
+        children = block.children
+        for i, token in enumerate(children):
+            if token.type == "text" and "**" in token.content:
+                yield "literal", token.content, False
+            if token.type not in ("strong_open", "em_open"):
+                continue
+            close = token.type.replace("_open", "_close")
+            end = next(j for j in range(i + 1, len(children)) if children[j].type == close)
+            text = "".join(child.content for child in children[i + 1:end])
+            nothing_before = all(child.type == "html_inline" or (child.type == "text" and not child.content)
+                                 for child in children[:i])
+            yield token.type[:-5], text, nothing_before and list_depth == 0
+
+
+def is_lesson_marker(text: str, the_whole_line: bool) -> bool:
+    """Bold that structures the lesson, not a label: "**Time:**", "**Task 1, two objects.**", a title line."""
+    return text.endswith((":", ".")) or the_whole_line
+
+
+def label_quotes(notebook: Path):
+    """(kind, text) of every emphasised span in the notebook's markdown that is not a lesson marker."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        markdown = "".join(cell["source"])
+        lines = {line.strip() for line in markdown.splitlines()}
+        for kind, text, opens_paragraph in emphasised_spans(markdown):
+            if kind == "strong" and opens_paragraph and is_lesson_marker(text, f"**{text}**" in lines):
+                continue
+            yield kind, text
+
+
+@pytest.fixture(scope="module")
+def labels_by_language(lite0):
+    return {lang: shown_labels(CAMExplorer(lite0, images={"coffee": "coffee"}, lang=lang)) for lang in LANGUAGES}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_notebook_05_quotes_only_labels_the_explorer_shows(lang, labels_by_language):
+    """The rule: controls are quoted in bold, exactly as the explorer in the notebook's language writes them.
+
+    So in notebook 05: a bold span (other than a lesson marker such as "**Predict, then run:**") is a label
+    of that language; an italic span is never a label (of either language: labels are bold); and any
+    emphasised method name (a span that mentions CAM) is a label too, as the layer menu writes it.
+    """
+    own = labels_by_language[lang]
+    every_label = set().union(*labels_by_language.values())
+    wrong = []
+    for kind, text in label_quotes(EXPLORER_NOTEBOOKS[lang]):
+        if kind == "literal":
+            wrong.append(f"'**' left in the rendered text (a bold that CommonMark does not close): {text!r}")
+        elif kind == "strong" and text not in own:
+            wrong.append(f"**{text}** is not a label of the {lang} explorer")
+        elif kind == "em" and text in own:
+            wrong.append(f"*{text}* is a label: quote it in bold, as the {lang} explorer writes it")
+        elif kind == "em" and text in every_label:
+            wrong.append(f"*{text}* is a label of the explorer in another language, not of the {lang} one")
+        elif "CAM" in text and text not in own:
+            wrong.append(f"*{text}* names a method the {lang} explorer does not show")
+    assert not wrong, f"{EXPLORER_NOTEBOOKS[lang].name} ({lang}), labels to fix (the explorer shows: " \
+                      f"{sorted(own)}):\n" + "\n".join(wrong)
+    quoted = {text for kind, text in label_quotes(EXPLORER_NOTEBOOKS[lang]) if kind == "strong"}
+    assert len(quoted) >= 10, f"the tour quotes only {sorted(quoted)}: the rule above would pass on no quotes"
+
+
+@pytest.mark.parametrize("markdown, problem", [
+    ("**척도** 버튼을 *raw*로", "*raw* is a label of the explorer in another language"),  # English in Korean
+    ("**척도** 버튼을 *원래 값*으로", "*원래 값* is a label: quote it in bold"),  # a label in italics
+    ("- **척도(Scale)** 버튼", "**척도(Scale)** is not a label"),                  # the English name inside the bold
+    ("마지막 층은 *정확한 CAM*입니다", "names a method"),                            # a method the menu does not show
+    ("- **색상 맵**", "is not a label"),                                          # the label before it was renamed
+    ('**"CAM (정확히)"**는', "'**' left in the rendered text"),                  # CommonMark leaves this bold open
+])
+def test_label_check_catches_each_slip(markdown, problem, labels_by_language, tmp_path, monkeypatch):
+    notebook = tmp_path / "05_cam_explorer.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": [markdown]}]}), encoding="utf-8")
+    monkeypatch.setitem(EXPLORER_NOTEBOOKS, "ko", notebook)
+    with pytest.raises(AssertionError, match=re.escape(problem)):
+        test_notebook_05_quotes_only_labels_the_explorer_shows("ko", labels_by_language)

@@ -61,7 +61,7 @@ from cam_helpers.exercises import set_language
 from cam_helpers.korean import use_korean_font
 
 set_language("ko")
-use_korean_font();  # ';' keeps Jupyter from printing the returned font name"""
+use_korean_font();  # 끝의 ';'는 돌려받은 글꼴 이름이 출력되지 않게 합니다"""
 _BLANK = ""
 
 
