@@ -56,6 +56,52 @@ def link(page: str, **wanted: str) -> dict[str, str] | None:
     return next((a for a in Links(page).anchors if all(a.get(k) == v for k, v in wanted.items())), None)
 
 
+class SeriesLists(HTMLParser):
+    """The series' lists of a page (the sidebar's "site-toc", the start page's "site-path"): for each, the
+    list's tag (an <ol> would number its items a second time) and the text of each item's link."""
+
+    LISTS = ("site-toc", "site-path")
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.lists: dict[str, tuple[str, list[str]]] = {}
+        self.open_list: str | None = None
+        self.in_link = False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        name = dict(attrs).get("class", "")
+        if tag in ("ol", "ul") and name in self.LISTS:
+            self.open_list = name
+            self.lists[name] = (tag, [])
+        elif tag == "a" and self.open_list:
+            self.in_link = True
+            self.lists[self.open_list][1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self.in_link = False
+        elif tag in ("ol", "ul"):
+            self.open_list = None
+
+    def handle_data(self, data):
+        if self.in_link:
+            self.lists[self.open_list][1][-1] += data
+
+
+NUMBER_IN_FRONT = re.compile(r"\s*(\d+)\s*[·.:)]")
+
+
+def assert_numbered_once(page: str, which: str, numbers: list[str]) -> None:
+    """The list `which` of the page shows each notebook's number once: in its title, not from the list."""
+    tag, titles = SeriesLists(page).lists[which]
+    assert tag == "ul", f"<{tag} class={which}> numbers its items itself, and the titles carry numbers already"
+    assert [NUMBER_IN_FRONT.match(t).group(1) if NUMBER_IN_FRONT.match(t) else None for t in titles] == numbers
+    for title in titles:  # "00 · Start here", never "00 · 00 · Start here"
+        rest = title[NUMBER_IN_FRONT.match(title).end():]
+        assert NUMBER_IN_FRONT.match(rest) is None, title
+
+
 def md(text: str):
     return nbformat.v4.new_markdown_cell(text)
 
@@ -111,6 +157,8 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     for page in (first, second, third):
         assert all(link(page, href=f"{n}.html") for n in ("00_first", "01_second", "02_third"))
     assert re.search(r'<li[^>]*class="current"[^>]*><a href="01_second.html"', second)
+    assert_numbered_once(second, "site-toc", ["00", "01", "02"])  # "01 · Second", not "1. 01 · Second"
+    assert_numbered_once((out / "index.html").read_text(), "site-path", ["00", "01", "02"])
     assert link(first, href="#Part-A")
     # the language switch: only where the twin exists, both ways
     assert link(first, class_="lang-switch", hreflang="ko")["href"] == "ko/00_first.html"
@@ -132,6 +180,36 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     # a widget needs a kernel: its place says where to use it, no widget manager is loaded
     assert '<div class="site-widget-note">' in second
     assert "Colab or Binder" in second and "widget-view+json" not in second
+
+
+def test_the_series_navigation_numbers_each_notebook_once_in_both_languages():
+    """The real series' titles, in the sidebar and on the start page: "00 · Start here", not "0. 00 · Start here".
+
+    Built from the notebooks' first cells by the functions that write the pages: nothing is executed.
+    """
+    pages = render_series.series_pages(ROOT / "notebooks")
+    for language in ("en", "ko"):
+        series = pages[language]
+        assert len(series) >= 8, language
+        numbers = [page.source.name[:2] for page in series]  # 00, 01, ... from the file names
+        sidebar = render_series.sidebar_html(series[2], series, [], language)
+        assert_numbered_once(sidebar, "site-toc", numbers)
+        start_page = render_series.landing_html(language, pages, None)
+        assert_numbered_once(start_page, "site-toc", numbers)
+        assert_numbered_once(start_page, "site-path", numbers)
+    assert "<ul class=\"site-toc\">" in render_series.sidebar_html(None, pages["ko"], [], "ko")
+    # the lists draw no marker of their own either (not even a bullet) in the site's style
+    assert re.search(r"ul\.site-toc, ul\.site-path[^{]*\{[^}]*list-style: none", render_series.SITE_FILES.joinpath("site.css").read_text())
+
+
+def test_a_title_without_its_number_gets_it_once(tmp_path):
+    assert render_series.numbered_title("00 · Start here", "00_start_here") == "00 · Start here"
+    assert render_series.numbered_title("Start here", "00_start_here") == "00 · Start here"
+    assert render_series.numbered_title("여기서 시작하세요", "00_start_here") == "00 · 여기서 시작하세요"
+    write_notebook(tmp_path / "03_plain.ipynb", md("# A plain title"))
+    write_notebook(tmp_path / "ko" / "03_plain.ipynb", md("# 03 · 제목"))
+    pages = render_series.series_pages(tmp_path)
+    assert [p.title for p in pages["en"] + pages["ko"]] == ["03 · A plain title", "03 · 제목"]
 
 
 def test_a_page_that_would_load_from_another_site_fails_the_build(tmp_path, capsys):
@@ -238,6 +316,9 @@ def test_a_built_page_reads_offline_in_a_real_browser(local_server, tmp_path):
             assert page.locator(".site-toc a").count() >= 8
             assert page.locator(".site-page-toc a").count() >= 3
             assert page.locator(".site-toc li.current a").get_attribute("href") == f"{FORMULA_NOTEBOOK}.html"
+            # each notebook numbered once, by its title: the list draws no marker of its own
+            assert page.locator(".site-toc li").first.evaluate("li => getComputedStyle(li).listStyleType") == "none"
+            assert page.locator(".site-toc li a").first.inner_text().startswith("00 · ")
 
             # executed at build time: numbered prompts and the live shape of the last conv layer in an output
             assert page.locator(".jp-InputPrompt", has_text="[1]:").count() == 1

@@ -105,6 +105,19 @@ def title_and_summary(notebook, fallback: str) -> tuple[str, str]:
     return title, summary
 
 
+def numbered_title(title: str, stem: str) -> str:
+    """The title with the notebook's number in front, once: '00 · Start here' stays as it is,
+    'Start here' from 00_start_here.ipynb becomes '00 · Start here'.
+
+    The number lives in the title only (the series' lists are unnumbered lists): the same text then reads
+    the same in the sidebar, the pager, the search results and the browser tab, in English and in Korean.
+    """
+    number = stem.split("_", 1)[0]
+    if not number.isdigit() or title.startswith(number):
+        return title
+    return f"{number} · {title}"
+
+
 def series_pages(source_dir: Path, names: list[Path] | None = None) -> dict[str, list[Page]]:
     """The English pages in teaching order and their Korean twins that exist (notebooks/ko/<same name>)."""
     sources = names or sorted(source_dir.glob("[0-9][0-9]_*.ipynb"))
@@ -116,6 +129,7 @@ def series_pages(source_dir: Path, names: list[Path] | None = None) -> dict[str,
         ):
             if path.exists():
                 title, summary = title_and_summary(read_notebook(path), path.stem)
+                title = numbered_title(title, path.stem)
                 pages[language].append(Page(path.resolve(), language, href, title, summary))
     return pages
 
@@ -143,6 +157,8 @@ def header_html(page_href: str, language: str, twin_href: str | None) -> str:
 
 
 def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[int, str, str]], language: str) -> str:
+    """The search, the series (an unnumbered list: each title carries its number, "00 · Start here") and
+    the page's sections."""
     words = WORDS[language]
     here = current.href if current else ("ko/index.html" if language == "ko" else "index.html")
     items = []
@@ -151,7 +167,7 @@ def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[i
         items.append(f'<li{mark}><a href="{html.escape(relative(page.href, here))}">{html.escape(page.title)}</a></li>')
     root = relative("", here)
     search = (f'<input type="search" class="site-search" data-root="{root}" placeholder="{words["search"]}" '
-              f'aria-label="{words["search"]}"><ol class="site-search-results"></ol>'
+              f'aria-label="{words["search"]}"><ul class="site-search-results"></ul>'
               f'<script src="{root}search-index.js"></script><script src="{root}search.js"></script>')
     toc = ""
     if sections:
@@ -160,7 +176,7 @@ def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[i
         )
         toc = f'<h2>{words["page"]}</h2><ul class="site-page-toc">{entries}</ul>'
     return (f'<nav class="site-sidebar" aria-label="{words["series"]}">{search}<h2>{words["series"]}</h2>'
-            f'<ol class="site-toc" start="0">{"".join(items)}</ol>{toc}</nav>')
+            f'<ul class="site-toc">{"".join(items)}</ul>{toc}</nav>')
 
 
 def pager_html(current: Page, pages: list[Page]) -> str:
@@ -285,7 +301,7 @@ def landing_html(language: str, pages: dict[str, list[Page]], gallery: str | Non
         f'<body class="site-landing">{header_html(href, language, twin_href)}<div class="site-layout">'
         f'{sidebar_html(None, pages[language], [], language)}<main class="site-main">'
         f'<h1>{SERIES_TITLE[language]}</h1><p>{html.escape(words["intro"])}</p>{figure}'
-        f'<h2>{words["path"]}</h2><ol class="site-path" start="0">{path}</ol>'
+        f'<h2>{words["path"]}</h2><ul class="site-path">{path}</ul>'
         f'<p class="site-note">{html.escape(words["offline"])}</p></main></div></body></html>'
     )
 

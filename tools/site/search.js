@@ -2,7 +2,7 @@
 // (search-index.js, written by tools/render_series.py), so it also works from file://.
 (function () {
   var box = document.querySelector("input.site-search");
-  var list = document.querySelector("ol.site-search-results");
+  var list = document.querySelector("ul.site-search-results");
   if (!box || !list || !window.SITE_SEARCH) return;
   var root = box.getAttribute("data-root") || "";
   var entries = window.SITE_SEARCH[document.documentElement.lang] || window.SITE_SEARCH.en || [];
