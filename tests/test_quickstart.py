@@ -64,9 +64,9 @@ def test_uv_picks_the_build_itself_except_on_macos():
 def test_commands_for_the_cpu_index_and_the_default_index():
     cpu = choose_torch_build("Linux", "absent")
     assert torch_install_commands(PYTHON, cpu) == [
-        [str(PYTHON), "-m", "pip", "install", "--no-compile", "--index-url", CPU_INDEX, "torch", "torchvision"]
+        [str(PYTHON), "-m", "pip", "install", "--index-url", CPU_INDEX, "torch", "torchvision"]
     ]
-    assert torch_install_commands(PYTHON, TorchChoice("default", "why")) == [[str(PYTHON), "-m", "pip", "install", "--no-compile", "torch", "torchvision"]]
+    assert torch_install_commands(PYTHON, TorchChoice("default", "why")) == [[str(PYTHON), "-m", "pip", "install", "torch", "torchvision"]]
 
 
 def test_unreachable_index_falls_back_to_pypi_and_says_so():
@@ -129,7 +129,7 @@ def test_install_falls_back_at_once_and_installs_from_pypi(no_gpu_no_uv_no_index
     choice = quickstart.install_torch(PYTHON, runner=ran.append)
     assert time.perf_counter() - start < 5
     assert choice.build == "default"
-    assert ran == [[str(PYTHON), "-m", "pip", "install", "--no-compile", "torch", "torchvision"]]
+    assert ran == [[str(PYTHON), "-m", "pip", "install", "torch", "torchvision"]]
     assert "falling back to the default index (PyPI) now" in capsys.readouterr().out
 
 
@@ -158,7 +158,7 @@ def test_dry_run_says_what_it_would_do_and_creates_nothing(no_gpu_no_uv_no_index
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("PyTorch: wanted the CPU-only build (no NVIDIA GPU was found")
     python = quickstart.venv_python()  # inside the temporary .venv
-    assert out[1:] == [f"would run: {python} -m pip install --no-compile torch torchvision", f"would run: {python} -m pip install --no-compile -e .[test]"]
+    assert out[1:] == [f"would run: {python} -m pip install torch torchvision", f"would run: {python} -m pip install -e .[test]"]
     assert not (tmp_path / ".venv").exists()
 
 
@@ -180,9 +180,9 @@ def test_setup_installs_pytorch_first_then_the_package_and_only_once(no_gpu_no_u
     monkeypatch.setattr(quickstart, "has_torch", lambda python: bool(ran and "torch" in ran[-1]))
     assert quickstart.setup("test") == python
     assert ran == [
-        [str(python), "-m", "pip", "install", "--no-compile", "--upgrade", "pip"],
-        [str(python), "-m", "pip", "install", "--no-compile", "torch", "torchvision"],  # the fallback: PyPI
-        [str(python), "-m", "pip", "install", "--no-compile", "-e", ".[test]"],
+        [str(python), "-m", "pip", "install", "--upgrade", "pip"],
+        [str(python), "-m", "pip", "install", "torch", "torchvision"],  # the fallback: PyPI
+        [str(python), "-m", "pip", "install", "-e", ".[test]"],
     ]
     assert "falling back to the default index (PyPI) now" in capsys.readouterr().out
     ran.clear()
