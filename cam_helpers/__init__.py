@@ -12,6 +12,7 @@ from .explain import Explanation, class_maps, explain, forward_with_features
 from .gradcam import METHODS, GradCAMResult, cam_family, forward_for_gradcam, grad_cam, grad_cam_from_features
 from .hooks import capture, count_hooks, eval_mode
 from .models import load_classifier
+from .tokens import TokenGrid
 from .weights import WeightsUnavailableError
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "Explanation",
     "GradCAMResult",
     "METHODS",
+    "TokenGrid",
     "WeightsUnavailableError",
     "all_class_maps",
     "cam_family",

@@ -10,9 +10,12 @@ into a (B, n) tensor of class indices: :func:`resolve_classes`, which every othe
 
 from __future__ import annotations
 
+import hashlib
 import numbers
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torchvision.transforms as T
@@ -22,6 +25,7 @@ from .cam_layers import CAMNotApplicableError, find_cam_layers
 from .hooks import resolve_layer
 from .images import denormalize
 from .names import did_you_mean
+from .tokens import TokenGrid
 
 __all__ = ["Classifier", "ClassSpec", "resolve_classes", "imagenet_transform", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -140,6 +144,15 @@ def imagenet_transform(
     return T.Compose(resize_and_crop + [T.ToTensor(), T.Normalize(mean, std)])  # -> (3, size, size)
 
 
+def _sha256(path: Path) -> str:
+    """The file's SHA-256 in hex, read in 1 MiB pieces (a ResNet18 checkpoint is 45 MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for piece in iter(lambda: file.read(1 << 20), b""):  # hashlib.file_digest needs Python 3.11
+            digest.update(piece)
+    return digest.hexdigest()
+
+
 @dataclass
 class Classifier:
     """A model ready for CAM, and everything a notebook needs to explain it (K classes, C channels)."""
@@ -163,6 +176,9 @@ class Classifier:
     cam_unavailable_reason: str = ""
     mean: tuple[float, float, float] = IMAGENET_MEAN  # the input normalisation, undone by to_display
     std: tuple[float, float, float] = IMAGENET_STD
+    # How Grad-CAM reads a transformer block's tokens (B, N, D) as maps (B, D, h, w); None for a CNN
+    # (and for a ViT whose patch grid can be inferred).
+    tokens: TokenGrid | None = None
 
     @property
     def fc(self) -> nn.Linear:
@@ -206,9 +222,35 @@ class Classifier:
             raise CAMNotApplicableError(self.cam_unavailable_reason)
 
     def summary(self) -> str:
-        """One visible line for the notebook: which model is in use and why."""
-        text = f"Model: {self.description}"
-        return f"{text}\nNote: {self.note}" if self.note else text
+        """A few visible lines for the notebook: which model is in use, where its weights came from, and why.
+
+        For torchvision's models the weights file is looked up again where ``load_classifier`` read it
+        (``$CAM_HELPERS_WEIGHTS``, then the torch cache: ``weights.find_weights``) and its SHA-256 compared
+        with the prefix in torchvision's file name, as ``torch.hub`` does for a download. A file from
+        ``$CAM_HELPERS_WEIGHTS`` is named with its folder; a file whose hash differs (substitute weights,
+        e.g. the tests' random ResNet18) is not called ImageNet's.
+        """
+        from .weights import WEIGHTS_DIR_ENV, find_weights, weights_url
+
+        description, where = self.description, ""
+        try:
+            found = find_weights(weights_url(self.name)) if self.pretrained else None
+        except ValueError:  # not a torchvision model (the offline model, your own): no file to look up
+            found = None
+        if found is not None:
+            folder = os.environ.get(WEIGHTS_DIR_ENV)
+            place = (f"the folder in {WEIGHTS_DIR_ENV}" if folder and found.parent == Path(folder).expanduser()
+                     else "the torch cache")
+            expected = torch.hub.HASH_REGEX.search(found.name)  # "resnet18-f37072fd.pth" -> "f37072fd"
+            if expected and not _sha256(found).startswith(expected.group(1)):
+                description = description.replace("torchvision's ImageNet weights", "substitute weights")
+                description = description.replace("ImageNet trunk", "substitute trunk")
+                where = (f"Weights: read from {found} ({place}); not torchvision's ImageNet file "
+                         f"(its SHA-256 does not begin with {expected.group(1)})")
+            elif place != "the torch cache":
+                where = f"Weights: torchvision's ImageNet file, read from {found} ({place})"
+        lines = [f"Model: {description}", where, f"Note: {self.note}" if self.note else ""]
+        return "\n".join(line for line in lines if line)
 
     def __repr__(self) -> str:
         return (

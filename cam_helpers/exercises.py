@@ -38,7 +38,7 @@ __all__ = [
     "check_logits_from_features", "check_all_class_cams", "check_cam_by_hand", "check_normalize_map",
     "check_grad_cam_weights", "check_grad_cam_from_cam", "check_layer2_side", "check_resnet_stage_side",
     "check_iou", "check_largest_region_box", "check_spearman", "check_deletion_step",
-    "check_xgrad_cam_weights", "check_layer_cam",
+    "check_xgrad_cam_weights", "check_layer_cam", "check_tokens_to_map", "check_attention_rollout",
 ]
 
 _LANGUAGES = ("en", "ko")
@@ -744,38 +744,61 @@ def _iou(box_a: Sequence[float], box_b: Sequence[float], clamp: str = "both") ->
 
 
 _ONE_SIDE_CLAMPED = Text(
-    "On '{case}' the boxes overlap along one axis but not the other, so the IoU is 0; a negative side "
+    "On '{case}' some boxes overlap the box along one axis but not the other, so their IoU is 0; a negative side "
     "times a positive side gave a negative area. Clamp both the width and the height at 0.",
-    "테스트 '{case}'에서 두 상자는 한 축으로만 겹치고 다른 축으로는 떨어져 있으므로 IoU는 0입니다. 음수인 "
+    "테스트 '{case}'에는 그 상자와 한 축으로만 겹치고 다른 축으로는 떨어진 상자가 있고, 그 IoU는 0입니다. 음수인 "
     "변과 양수인 변을 곱해 넓이가 음수가 되었습니다. 너비와 높이 둘 다 0 아래로 내려가지 않게 잘라야 합니다.")
 
 
-def check_iou(answer: Callable[[Sequence[float], Sequence[float]], float] | None) -> Verdict:
-    """Exercise: IoU of two end-exclusive boxes ``(x0, y0, x1, y1)``; a float (a 0-dim tensor works too)."""
-    return compare_on_cases(answer, _iou, cases=[
-        _case("two overlapping boxes", "겹치는 두 상자", (0, 0, 10, 10), (5, 5, 15, 15)),
-        _case("a box inside another", "다른 상자 안에 든 상자", (0, 0, 20, 20), (5, 5, 10, 10)),
-        _case("the same box twice", "똑같은 상자 두 개", (3, 4, 9, 12), (3, 4, 9, 12)),
-        _case("boxes that only touch at an edge", "한 변에서만 맞닿은 두 상자", (0, 0, 10, 10), (10, 0, 20, 10)),
-        _case("boxes far apart, diagonally", "대각선으로 멀리 떨어진 두 상자", (0, 0, 4, 4), (10, 10, 14, 14)),
-        _case("boxes side by side, apart", "나란히 있지만 떨어진 두 상자", (0, 0, 4, 10), (6, 0, 10, 10)),
-        _case("one box above the other, apart", "위아래로 떨어진 두 상자", (0, 0, 10, 4), (0, 6, 10, 10)),
+def _ious_against(box_iou_of_two: Callable[..., float]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A many-boxes version of a two-box IoU: ``(boxes (N, 4), box (4,)) -> (N,)`` float tensor."""
+    def ious(boxes: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([box_iou_of_two(row, box.tolist()) for row in boxes.tolist()])  # (N,)
+    return ious
+
+
+def _boxes(*boxes: tuple[int, int, int, int]) -> torch.Tensor:
+    """(N, 4) integer boxes, as ``boxes_from_maps`` returns them."""
+    return torch.tensor(boxes, dtype=torch.long)
+
+
+def check_iou(answer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None) -> Verdict:
+    """Exercise: the IoU of each of N boxes with one box, for the whole batch at once.
+
+    ``boxes``: (N, 4) integer boxes ``(x0, y0, x1, y1)``, end exclusive; ``box``: (4,). Returns (N,) floats.
+    Every hidden batch mixes boxes that overlap the one box with boxes that do not (on one axis, on two).
+    """
+    truth = _boxes((0, 0, 10, 10))[0]
+    return compare_on_cases(answer, _ious_against(_iou), cases=[
+        _case("boxes overlapping (0, 0, 10, 10)", "(0, 0, 10, 10)과 겹치는 상자들",
+              _boxes((5, 5, 15, 15), (2, 2, 8, 8), (0, 0, 10, 10), (0, 5, 10, 20)), truth),
+        _case("a single box inside (0, 0, 20, 20)", "(0, 0, 20, 20) 안에 든 상자 하나",
+              _boxes((5, 5, 10, 10)), _boxes((0, 0, 20, 20))[0]),
+        _case("boxes that only touch (10, 10, 20, 20) at an edge or a corner",
+              "(10, 10, 20, 20)과 변이나 꼭짓점에서만 맞닿은 상자들",
+              _boxes((0, 10, 10, 20), (20, 10, 30, 20), (10, 0, 20, 10), (0, 0, 10, 10)), _boxes((10, 10, 20, 20))[0]),
+        _case("boxes far from (0, 0, 4, 4), diagonally", "(0, 0, 4, 4)에서 대각선으로 멀리 떨어진 상자들",
+              _boxes((10, 10, 14, 14), (6, 8, 9, 12), (1, 1, 3, 3)), _boxes((0, 0, 4, 4))[0]),
+        _case("boxes beside (0, 0, 4, 10), apart", "(0, 0, 4, 10) 옆에 떨어져 있는 상자들",
+              _boxes((6, 0, 10, 10), (5, 2, 9, 8), (0, 0, 4, 10)), _boxes((0, 0, 4, 10))[0]),
+        _case("boxes below (0, 0, 10, 4), apart", "(0, 0, 10, 4) 아래에 떨어져 있는 상자들",
+              _boxes((0, 6, 10, 10), (2, 5, 8, 9), (0, 0, 10, 4)), _boxes((0, 0, 10, 4))[0]),
     ], mistakes=[
-        (lambda a, b: _iou(a, b, clamp="width"), _ONE_SIDE_CLAMPED),
-        (lambda a, b: _iou(a, b, clamp="height"), _ONE_SIDE_CLAMPED),
-        (lambda a, b: _iou(a, b, clamp="none"), Text(
-            "On '{case}' the boxes do not overlap, so the IoU is 0: clamp the "
+        (_ious_against(lambda a, b: _iou(a, b, clamp="width")), _ONE_SIDE_CLAMPED),
+        (_ious_against(lambda a, b: _iou(a, b, clamp="height")), _ONE_SIDE_CLAMPED),
+        (_ious_against(lambda a, b: _iou(a, b, clamp="none")), Text(
+            "On '{case}' some boxes do not overlap the box, so their IoU is 0: clamp the "
             "intersection's width and height at 0 (two negatives multiply to a positive).",
-            "테스트 '{case}'에서는 두 상자가 겹치지 않으므로 IoU는 0입니다. 교집합의 너비와 높이를 "
+            "테스트 '{case}'에는 그 상자와 겹치지 않는 상자가 있고, 그 IoU는 0입니다. 교집합의 너비와 높이를 "
             "0 아래로 내려가지 않게 잘라야 합니다(음수 두 개를 곱하면 양수가 됩니다).")),
-        (lambda a, b: float(_intersection(a, b) / (_area(a) + _area(b))), Text(
+        (_ious_against(lambda a, b: float(_intersection(a, b) / (_area(a) + _area(b)))), Text(
             "The union counts the overlap twice: area A + area B - intersection.",
             "합집합이 겹친 부분을 두 번 셉니다. 합집합은 A의 넓이 + B의 넓이 - 교집합입니다.")),
-        (lambda *boxes: _iou(*[(*box[:2], box[2] + 1, box[3] + 1) for box in boxes]), Text(
+        (_ious_against(lambda *boxes: _iou(*[(*box[:2], box[2] + 1, box[3] + 1) for box in boxes])), Text(
             "Boxes here are end exclusive: the width is x1 - x0, with no + 1.",
             "여기서 상자는 끝 좌표를 포함하지 않습니다. 너비는 + 1 없이 x1 - x0입니다.")),
-    ], success=Text("IoU = intersection (clamped at 0) / (area A + area B - intersection).",
-                    "IoU는 0에서 자른 교집합을 (A의 넓이 + B의 넓이 - 교집합)으로 나눈 값입니다."))
+    ], success=Text("IoU = intersection (clamped at 0) / (area A + area B - intersection), for a whole batch at once.",
+                    "IoU는 0에서 자른 교집합을 (A의 넓이 + B의 넓이 - 교집합)으로 나눈 값이고, 이제 한 번에 여러 상자를 계산합니다."))
 
 
 def _box(mask: torch.Tensor | np.ndarray) -> tuple[int, ...]:
@@ -824,10 +847,12 @@ def check_largest_region_box(answer: Callable[[torch.Tensor], Any] | None) -> Ve
             "On '{case}' your box holds every foreground pixel; keep only the largest connected region.",
             "테스트 '{case}'에서 상자가 전경 픽셀을 모두 감쌌습니다. 가장 큰 연결 영역 하나만 남겨야 합니다.")),
         (lambda mask: _largest_region_box(mask, corners_connect=False), Text(
-            "On '{case}' pixels that touch only at a corner were split apart: use 8-connectivity "
-            "(scipy.ndimage.label with structure=np.ones((3, 3))).",
-            "테스트 '{case}'에서 모서리로만 닿은 픽셀들이 서로 다른 영역으로 나뉘었습니다. 8-연결을 써야 "
-            "합니다(scipy.ndimage.label에 structure=np.ones((3, 3))).")),
+            "On '{case}' pixels that touch only at a corner were split apart: you grew regions through the "
+            "4 neighbours that share a side (up, down, left, right). Use 8-connectivity: the 4 diagonal "
+            "neighbours, which share only a corner, belong to the region too.",
+            "테스트 '{case}'에서 모서리로만 닿은 픽셀들이 서로 다른 영역으로 나뉘었습니다. 변을 맞댄 이웃 4개"
+            "(위, 아래, 왼쪽, 오른쪽)로만 영역을 키웠기 때문입니다. 8-연결을 써야 합니다. 꼭짓점만 맞닿은 대각선 "
+            "이웃 4개도 같은 영역에 속합니다.")),
         (lambda mask: tuple(v - end for v, end in zip(_largest_region_box(mask), (0, 0, 1, 1))), Text(
             "Almost: the box is end exclusive, so x1 and y1 are one past the last pixel.",
             "거의 맞았습니다. 상자는 끝 좌표를 포함하지 않으므로, x1과 y1은 마지막 픽셀보다 하나 큽니다.")),
@@ -1005,3 +1030,198 @@ def check_layer_cam(answer: Callable[..., Any] | None) -> Verdict:
             "힌트: 테스트 '{case}'에는 음수인 활성값이 있습니다. LayerCAM은 A를 그대로 쓰고, ReLU는 "
             "그래디언트에만 적용합니다.")),
     ], success=Text("Your maps are LayerCAM's.", "LayerCAM의 맵과 같습니다."))
+
+
+# --- Notebook 09 (CAM beyond CNNs)
+# Exercise 1: a transformer layer's tokens (B, N, D) read as a feature map (B, D, h, w); the reference is
+# cam_helpers.tokens.TokenGrid, the reshape that Grad-CAM's forward hook does.
+
+
+@dataclass(frozen=True)
+class _TokensKept:
+    """What an answer's reshape was handed when it raised: ``count`` tokens for a grid of fewer patches.
+
+    A reshape of all N tokens (class token kept) into (B, D, h, w) fails with "shape ... is invalid for
+    input of size B*N*D"; :func:`check_tokens_to_map` turns that error into this value, so that the
+    mistake can get its hint like any other wrong output.
+    """
+
+    count: int
+
+
+def _tokens_to_map(tokens: torch.Tensor, prefix: int, h: int, w: int) -> torch.Tensor:
+    """The reference: (B, N, D) with N = prefix + h*w -> (B, D, h, w)."""
+    from .tokens import TokenGrid
+
+    return TokenGrid(prefix=prefix, grid=(h, w)).split(tokens)[1]
+
+
+def _tokens_cases() -> list[Case]:
+    """Grids with and without extra tokens, a non-square grid, and D unlike N, h*w, h and w (so that a
+    reshape that skips the transpose keeps the right shape and only its numbers are wrong)."""
+    return [
+        _case("no class token, a 2x2 grid", "클래스 토큰 없음, 2×2 격자", _randn(1, 4, 3, seed=90), 0, 2, 2),
+        _case("a class token, a 3x3 grid, a batch of 2", "클래스 토큰 하나, 3×3 격자, 배치 크기 2",
+              _randn(2, 10, 5, seed=91), 1, 3, 3),
+        _case("a class token, a 2x3 grid (h != w)", "클래스 토큰 하나, 2×3 격자 (h != w)",
+              _randn(2, 7, 4, seed=92), 1, 2, 3),
+        _case("a class token and a register token (prefix = 2), a 3x2 grid",
+              "클래스 토큰과 레지스터 토큰 (prefix = 2), 3×2 격자", _randn(1, 8, 5, seed=93), 2, 3, 2),
+    ]
+
+
+def _kept_tokens(answer: Callable[..., Any]) -> Callable[..., Any]:
+    """``answer``, except that a reshape that raised because it was handed N or N - 1 tokens for a grid
+    of h * w patches returns :class:`_TokensKept` (how many it got) instead of raising."""
+    import re
+
+    @functools.wraps(answer)  # the learner's parameter names stay visible (the in-place hint names them)
+    def run(tokens: torch.Tensor, prefix: int, h: int, w: int) -> Any:
+        try:
+            return answer(tokens, prefix, h, w)
+        except RuntimeError as error:
+            batch, num_tokens, dim = tokens.shape
+            size = re.search(r"invalid for input of size (\d+)", str(error))
+            if size and int(size.group(1)) in {count * batch * dim for count in (num_tokens, num_tokens - 1)}:
+                count = int(size.group(1)) // (batch * dim)
+                if count != h * w:
+                    return _TokensKept(count)
+            raise
+
+    return run
+
+
+def check_tokens_to_map(answer: Callable[..., Any] | None) -> Verdict:
+    """tokens (B, N, D), prefix, h, w -> maps (B, D, h, w): drop the first ``prefix`` tokens, then the
+    patch tokens (B, h*w, D), row by row, become D maps of h x w."""
+    def no_transpose(tokens, prefix, h, w):  # the numbers of one token spread over several positions
+        return tokens[:, prefix:].reshape(tokens.shape[0], tokens.shape[2], h, w)
+
+    def first_patches(tokens, prefix, h, w):  # the class token kept, the last patches dropped
+        return _tokens_to_map(tokens[:, :h * w], 0, h, w)
+
+    def swapped(tokens, prefix, h, w):  # a w x h grid: (B, D, w, h)
+        return _tokens_to_map(tokens, prefix, w, h)
+
+    def column_by_column(tokens, prefix, h, w):  # the right shape, patches read column by column
+        return _tokens_to_map(tokens, prefix, w, h).transpose(2, 3)
+
+    def all_tokens(tokens, prefix, h, w):  # the reshape was handed every token, the extra ones too
+        return _TokensKept(tokens.shape[1]) if prefix else 1 / 0  # (1 / 0: does not apply without extras)
+
+    def one_token_dropped(tokens, prefix, h, w):  # always tokens[:, 1:], whatever prefix says
+        return _TokensKept(tokens.shape[1] - 1) if prefix != 1 else 1 / 0
+
+    if _is_placeholder(answer):
+        return compare_on_cases(answer, _tokens_to_map, [])
+    return compare_on_cases(_kept_tokens(answer), _tokens_to_map, _tokens_cases(), mistakes=[
+        (all_tokens, Text(
+            "Hint: on '{case}' your reshape got all N tokens, but only h * w of them are patches: the first "
+            "`prefix` tokens (the class token) are not part of the grid. Leave them out first.",
+            "힌트: 테스트 '{case}'에서 reshape가 토큰 N개를 모두 받았습니다. 그런데 패치는 h * w개뿐입니다. 앞의 "
+            "`prefix`개 토큰(클래스 토큰)은 격자에 속하지 않으니 먼저 빼야 합니다.")),
+        (one_token_dropped, Text(
+            "Hint: on '{case}' you dropped one token, but this case has `prefix` extra tokens before the "
+            "patches (its name says how many): drop as many as `prefix` says, not always 1.",
+            "힌트: 테스트 '{case}'에서 토큰을 하나 뺐습니다. 그런데 이 테스트에는 패치 앞에 추가 토큰이 `prefix`개 "
+            "있습니다(몇 개인지는 테스트 이름에 있습니다). 늘 1개가 아니라 `prefix`가 말하는 만큼 빼야 합니다.")),
+        (no_transpose, Text(
+            "Hint: on '{case}' the shape is right but the numbers are scrambled: the patch tokens are "
+            "(B, h*w, D), one row per position, and reshape reads them in memory order. The D axis must "
+            "come before the positions before you reshape.",
+            "힌트: 테스트 '{case}'에서 형태는 맞지만 숫자가 뒤섞였습니다. 패치 토큰은 (B, h*w, D), 곧 위치마다 한 "
+            "행이고, reshape는 메모리에 놓인 순서대로 읽습니다. reshape 전에 D 축이 위치 축보다 앞에 와야 합니다.")),
+        (first_patches, Text(
+            "Hint: on '{case}' you kept the first h * w tokens: that keeps the class token and drops the last "
+            "patch. The extra tokens come first; the patches are the last h * w tokens.",
+            "힌트: 테스트 '{case}'에서 앞의 h * w개 토큰을 남겼습니다. 그러면 클래스 토큰이 남고 마지막 패치가 "
+            "빠집니다. 추가 토큰이 맨 앞에 있고, 패치는 마지막 h * w개 토큰입니다.")),
+        (swapped, Text(
+            "Hint: on '{case}' h and w are swapped: the map must be (B, D, h, w), h rows of w patches.",
+            "힌트: 테스트 '{case}'에서 h와 w가 바뀌었습니다. 맵은 (B, D, h, w), 곧 패치 w개짜리 행이 h개여야 "
+            "합니다.")),
+        (column_by_column, Text(
+            "Hint: on '{case}' the patches land column by column. They come in reading order, row by row: "
+            "reshape to (h, w) directly, not to (w, h) and then transpose.",
+            "힌트: 테스트 '{case}'에서 패치가 열 방향으로 놓였습니다. 패치는 글 읽는 순서, 곧 행 단위로 "
+            "옵니다. (w, h)로 reshape한 뒤 전치하지 말고 바로 (h, w)로 reshape해야 합니다.")),
+    ], success=Text("This is the reshape that Grad-CAM's hook does for a transformer layer.",
+                    "Grad-CAM의 훅이 트랜스포머 층에서 하는 reshape와 같습니다."))
+
+
+# Exercise 2: attention rollout (Abnar & Zuidema 2020) of (N, N) attention matrices, first block first;
+# the reference is cam_helpers.vit.rollout_from_attentions (batched: (B, N, N)).
+
+
+def _rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
+    """The reference: [(N, N)] * L, first block first -> (N, N) = Â_L ... Â_1, Â = (A + I) / row sums."""
+    from .vit import rollout_from_attentions
+
+    return rollout_from_attentions([attention[None] for attention in attentions])[0]
+
+
+def _attention(n: int, seed: int) -> torch.Tensor:
+    """(N, N) attention probabilities: a softmax over each row, so every row sums to 1."""
+    return (2 * _randn(n, n, seed=seed)).softmax(dim=-1)
+
+
+def _rollout_cases() -> list[Case]:
+    return [
+        _case("one block, 3 tokens", "블록 하나, 토큰 3개", [_attention(3, seed=95)]),
+        _case("two blocks, 4 tokens", "블록 두 개, 토큰 4개", [_attention(4, seed=96), _attention(4, seed=97)]),
+        _case("three blocks, 5 tokens", "블록 세 개, 토큰 5개",
+              [_attention(5, seed=98), _attention(5, seed=99), _attention(5, seed=100)]),
+    ]
+
+
+def _product(matrices: list[torch.Tensor], later_on_the_left: bool = True) -> torch.Tensor:
+    """Â_L ... Â_1 (later block on the left), or Â_1 ... Â_L."""
+    result = matrices[0]
+    for matrix in matrices[1:]:
+        result = matrix @ result if later_on_the_left else result @ matrix
+    return result
+
+
+def _with_identity(attention: torch.Tensor) -> torch.Tensor:
+    return attention + torch.eye(attention.shape[-1], dtype=attention.dtype)
+
+
+def check_attention_rollout(answer: Callable[..., Any] | None) -> Verdict:
+    """[(N, N)] * L attention matrices, first block first -> (N, N) rollout Â_L ... Â_1, Â = (A + I) / row sums."""
+    def rows(matrix: torch.Tensor) -> torch.Tensor:
+        return matrix / matrix.sum(dim=-1, keepdim=True)
+
+    def element_by_element(attentions: list[torch.Tensor], start: torch.Tensor | None) -> torch.Tensor:
+        """`*` for `@`, from the first block's Â or from I (which keeps only the diagonal)."""
+        matrices = [rows(_with_identity(a)) for a in attentions]
+        return functools.reduce(torch.mul, matrices) if start is None else functools.reduce(torch.mul, matrices, start)
+
+    element_wise = Text(
+        "Hint: on '{case}' you multiplied element by element (*); the blocks compose as matrices (@).",
+        "힌트: 테스트 '{case}'에서 원소끼리 곱했습니다(*). 블록들은 행렬 곱(@)으로 이어집니다.")
+
+    return compare_on_cases(answer, _rollout, _rollout_cases(), mistakes=[
+        (lambda attentions: _product([rows(a) for a in attentions]), Text(
+            "Hint: on '{case}' the identity is missing. Each block adds its input back (the residual "
+            "connection), so every token also keeps itself: add I to each attention matrix first.",
+            "힌트: 테스트 '{case}'에서 단위 행렬이 빠졌습니다. 블록은 입력을 다시 더하므로(잔차 연결) 토큰마다 "
+            "자기 자신도 이어받습니다. 먼저 어텐션 행렬마다 I를 더해야 합니다.")),
+        (lambda attentions: _product([_with_identity(a) for a in attentions]), Text(
+            "Hint: on '{case}' the rows of A + I sum to 2, not 1, so your numbers grow with every block: "
+            "divide each row by its sum before multiplying.",
+            "힌트: 테스트 '{case}'에서 A + I의 각 행은 합이 1이 아니라 2여서, 블록을 지날 때마다 값이 커집니다. "
+            "곱하기 전에 각 행을 그 행의 합으로 나누어야 합니다.")),
+        (lambda attentions: _product([_with_identity(a) / _with_identity(a).sum(dim=0) for a in attentions]), Text(
+            "Hint: on '{case}' you divided the columns by their sums; row i says how much token i reads from "
+            "each token, so each ROW of A + I must sum to 1.",
+            "힌트: 테스트 '{case}'에서 열을 열의 합으로 나누었습니다. 행 i가 토큰 i가 각 토큰에서 얼마나 읽는지를 "
+            "말하므로, A + I의 각 행의 합이 1이 되어야 합니다.")),
+        (lambda attentions: _product([rows(_with_identity(a)) for a in attentions], later_on_the_left=False), Text(
+            "Hint: on '{case}' the order is reversed. The first block acts first, so it stands on the right: "
+            "Â_2 Â_1 for two blocks (a later block reads what the earlier ones made).",
+            "힌트: 테스트 '{case}'에서 곱하는 순서가 거꾸로입니다. 첫 블록이 먼저 작용하므로 오른쪽에 놓입니다. "
+            "블록이 두 개면 Â_2 Â_1입니다(뒤 블록이 앞 블록의 결과를 읽습니다).")),
+        (lambda attentions: element_by_element(attentions, start=None), element_wise),
+        (lambda attentions: element_by_element(attentions, start=torch.eye(attentions[0].shape[0])), element_wise),
+    ], success=Text("This is attention rollout, as cam_helpers.vit computes it.",
+                    "cam_helpers.vit가 계산하는 어텐션 롤아웃과 같습니다."))

@@ -44,6 +44,12 @@ How it is computed:
 
 An explorer that switches classes keeps one :func:`forward_for_gradcam` and calls
 :func:`grad_cam_from_features` for each class: only the cheap backward part runs again.
+
+Vision Transformers: a block's output is tokens (B, N, D), not (B, C, h, w). Every function here
+reads such a layer as a feature map (B, D, h, w) through ONE reshape, :class:`cam_helpers.tokens.TokenGrid`
+(class token left out, the patch grid inferred from N, or given with ``tokens=(h, w)`` or
+``tokens=TokenGrid(prefix=1, grid=(14, 14))``), done inside the forward hook so that the gradients are
+those of the patch tokens. Everything else is unchanged: the rules above do not know they read a ViT.
 """
 
 from __future__ import annotations
@@ -61,14 +67,17 @@ from .cam import normalize_maps, upsample_and_normalize, upsample_maps
 from .classifier import ClassSpec, Classifier, resolve_classes
 from .hooks import capture
 from .names import did_you_mean
+from .tokens import TokenGrid, as_token_grid
 
 __all__ = [
     "Method", "Evidence", "METHODS", "GRADIENT_METHODS", "GradCAMResult", "grad_cam", "cam_family", "fused_layer_cam",
     "forward_for_gradcam", "grad_cam_from_features", "grad_cam_from_activations", "score_gradients", "maps_from_weights",
     "grad_cam_plus_plus_weights", "xgrad_cam_weights", "layer_cam_maps", "hires_cam_maps", "score_cam_weights",
+    "default_layer", "TokenGrid",
 ]
 
 LayerSpec = str | nn.Module
+TokenSpec = TokenGrid | tuple[int, int] | None
 
 
 # --- The rules: each takes the features A (B, C, h, w) and the gradients g (B, n, C, h, w) ---
@@ -240,6 +249,8 @@ class GradCAMResult:
         input_size: (H, W) of the images, the default size for :meth:`upsampled`.
         class_names: B lists of n names when a Classifier was given, else None.
         method: the :data:`METHODS` key, e.g. "gradcam".
+        tokens: for a transformer layer, the :class:`~cam_helpers.tokens.TokenGrid` that read its
+            tokens (B, N, D) as ``features`` (B, D, h, w); None for a CNN layer.
     """
 
     maps: torch.Tensor
@@ -251,6 +262,7 @@ class GradCAMResult:
     input_size: tuple[int, int]
     class_names: list[list[str]] | None = None
     method: str = "gradcam"
+    tokens: TokenGrid | None = None
 
     def upsampled(self, size: int | tuple[int, int] | None = None, mode: str = "bilinear") -> torch.Tensor:
         """(B, n, H, W): the maps resized to ``size`` (default the input's), min-max in [0, 1]."""
@@ -274,7 +286,11 @@ class GradCAMResult:
 
 
 def forward_for_gradcam(
-    model: nn.Module | Classifier, images: torch.Tensor, layers: LayerSpec | Sequence[LayerSpec]
+    model: nn.Module | Classifier,
+    images: torch.Tensor,
+    layers: LayerSpec | Sequence[LayerSpec],
+    *,
+    tokens: TokenSpec = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run the model ONCE and keep what Grad-CAM needs for any class at these layers.
 
@@ -282,6 +298,8 @@ def forward_for_gradcam(
         model: an ``nn.Module`` classifier, or a :class:`Classifier` (its errors name its stages).
         images: (B, 3, H, W) a preprocessed batch.
         layers: one layer name / module or several, e.g. ["layer2", "layer3", "layer4"].
+        tokens: how a transformer layer's tokens (B, N, D) become features (B, D, h, w): None infers
+            the patch grid (and a class token), (h, w) or a :class:`~cam_helpers.tokens.TokenGrid` says it.
 
     Returns:
         logits (B, K) and {layer name: features (B, C, h, w)}, both attached to the graph. Pass
@@ -289,16 +307,21 @@ def forward_for_gradcam(
         often as you like.
     """
     _check_images(images)
-    return _forward(model, images, layers)
+    logits, features, _ = _forward(model, images, layers, tokens)
+    return logits, features
 
 
 def _forward(
-    model: nn.Module | Classifier, images: torch.Tensor, layers: LayerSpec | Sequence[LayerSpec]
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """:func:`forward_for_gradcam` without the check of ``images`` (its callers made it)."""
+    model: nn.Module | Classifier, images: torch.Tensor, layers: LayerSpec | Sequence[LayerSpec], tokens: TokenSpec
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, TokenGrid]]:
+    """:func:`forward_for_gradcam` without the check of ``images`` (its callers made it); also
+    returns the :class:`TokenGrid` of each token layer."""
     classifier = model if isinstance(model, Classifier) else None
     network = classifier.model if classifier is not None else model
-    with capture(network, layers, start_graph=True) as captured:  # resolves the layer names, once
+    if tokens is None and classifier is not None:
+        tokens = classifier.tokens  # a known ViT's layout (class token, patch grid), or None: inferred
+    grid = as_token_grid(tokens)
+    with capture(network, layers, start_graph=True, tokens=grid) as captured:  # resolves the names, once
         logits = network(images)  # (B, K)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -314,12 +337,13 @@ def _forward(
         if captured[name].dim() != 4:
             choices = ", ".join(map(repr, classifier.stages.values() if classifier else [])) or "e.g. 'layer3'"
             raise ValueError(
-                f"Grad-CAM needs feature maps (B, C, h, w), but layer {name!r} gives "
-                f"{tuple(captured[name].shape)}. Choose a convolutional layer or block ({choices})."
+                f"Grad-CAM needs feature maps (B, C, h, w) or transformer tokens (B, N, D), but layer "
+                f"{name!r} gives {tuple(captured[name].shape)}. Choose a convolutional layer, a "
+                f"transformer block, or a stage ({choices})."
             )
     if not logits.requires_grad:
         raise ValueError("the logits do not depend on the chosen layers; does the model use them?")
-    return logits, {name: captured[name] for name in captured.layers}
+    return logits, {name: captured[name] for name in captured.layers}, dict(captured.token_grids)
 
 
 def score_gradients(features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -399,6 +423,7 @@ def cam_family(
     methods: str | Sequence[str] = GRADIENT_METHODS,
     top_k: int = 1,
     relu: bool = True,
+    tokens: TokenSpec = None,
     score_cam_batch_size: int = 32,
     progress: bool = True,
 ) -> dict[str, GradCAMResult]:
@@ -408,13 +433,16 @@ def cam_family(
         model: a :class:`Classifier` (class names allowed) or any ``nn.Module`` that returns logits (B, K).
         images: (B, 3, H, W) a preprocessed batch.
         layer: a layer name ("layer3", "_blocks.10") or module. None: the Classifier's CAM layer
-            (or its last stage when CAM does not apply).
+            (or its last stage when CAM does not apply; for a class-token ViT the block before the last).
         classes: a :data:`cam_helpers.classifier.ClassSpec`; None: the ``top_k`` predicted classes.
         methods: keys of :data:`METHODS` ("Grad-CAM++" and "score_cam" are understood too). The
             gradient methods together cost one forward and one batched backward pass; "scorecam"
             adds up to B * C masked forward passes, ``score_cam_batch_size`` at a time, with a progress
             bar unless ``progress=False``.
         relu: keep only positive evidence (the papers' choice).
+        tokens: for a transformer block (tokens (B, N, D)): None infers the patch grid and a class
+            token (a known ViT Classifier says its own), (h, w) or a :class:`~cam_helpers.tokens.TokenGrid`
+            gives them. Ignored for a CNN layer.
 
     Returns:
         a dict: method -> its :class:`GradCAMResult`, in the order asked; all share one ``features``
@@ -424,13 +452,15 @@ def cam_family(
     """
     chosen = _check_methods(methods)
     classifier, network, index = _check_request(model, images, classes)  # index: (B, n) or None
-    logits, captured = _forward(model, images, [_layer_name(classifier, network, layer)])  # (B, K), {name: A}
+    logits, captured, grids = _forward(model, images, [_layer_name(classifier, network, layer)], tokens)  # (B, K), {name: A}
     index = _resolve(classifier, index, logits, top_k)  # (B, n)
     ((name, features),) = captured.items()  # the layer's dotted name; A (B, C, h, w), attached to the graph
     with torch.inference_mode(False), torch.enable_grad():  # also inside the caller's no_grad()
         evidence = Evidence(
             features, logits.gather(1, index), network, images, index, score_cam_batch_size, progress
         )
+        if any(METHODS[method].uses_gradients for method in chosen):
+            _warn_if_no_gradient(evidence.gradients, name, grids.get(name))
         results = {}
         for method in chosen:
             row = METHODS[method]
@@ -449,6 +479,7 @@ def cam_family(
                 input_size=(int(images.shape[-2]), int(images.shape[-1])),
                 class_names=_names(classifier, index),
                 method=method,
+                tokens=grids.get(name),
             )
     return results
 
@@ -461,6 +492,7 @@ def grad_cam(
     *,
     top_k: int = 1,
     relu: bool = True,
+    tokens: TokenSpec = None,
 ) -> GradCAMResult:
     """Grad-CAM maps for a batch, at any layer, for chosen classes or the top-k: the first row of
     :data:`METHODS`. The arguments are those of :func:`cam_family`.
@@ -471,7 +503,9 @@ def grad_cam(
     One forward pass and one batched backward pass, whatever n is. The model is left as it was:
     no hooks, same train/eval mode, no ``.grad`` on any parameter.
     """
-    return cam_family(model, images, layer, classes, methods=["gradcam"], top_k=top_k, relu=relu)["gradcam"]
+    return cam_family(model, images, layer, classes, methods=["gradcam"], top_k=top_k, relu=relu, tokens=tokens)[
+        "gradcam"
+    ]
 
 
 def fused_layer_cam(
@@ -483,6 +517,7 @@ def fused_layer_cam(
     top_k: int = 1,
     gamma: float = 2.0,
     size: int | tuple[int, int] | None = None,
+    tokens: TokenSpec = None,
 ) -> torch.Tensor:
     """LayerCAM fused over several layers (Jiang et al. 2021, eq. 9), from ONE forward pass.
 
@@ -497,7 +532,7 @@ def fused_layer_cam(
     if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
         raise ValueError("layers must be a list of one or more layer names, e.g. ['layer3', 'layer4']")
     classifier, _, index = _check_request(model, images, classes)  # index: (B, n) or None
-    logits, captured = _forward(model, images, layers)  # {name: (B, C, h, w)}
+    logits, captured, _ = _forward(model, images, layers, tokens)  # {name: (B, C, h, w)}
     index = _resolve(classifier, index, logits, top_k)  # (B, n)
     per_layer = []
     with torch.inference_mode(False), torch.enable_grad():
@@ -544,7 +579,7 @@ def _resolve(
 
 
 def _layer_name(classifier: Classifier | None, network: nn.Module, layer: LayerSpec | None) -> LayerSpec:
-    """The layer asked for, or the default one: the Classifier's CAM layer, else its last stage."""
+    """The layer asked for, or :func:`default_layer`."""
     if layer is not None:
         return layer
     if classifier is None:
@@ -552,11 +587,33 @@ def _layer_name(classifier: Classifier | None, network: nn.Module, layer: LayerS
             "name the layer, e.g. grad_cam(model, images, 'layer4'); "
             "list the names with [name for name, _ in model.named_modules()]"
         )
+    return default_layer(classifier)
+
+
+def default_layer(classifier: Classifier) -> str:
+    """The layer Grad-CAM uses when none is named: the CAM layer, else the last stage (for a
+    class-token ViT the block before the last, whose patch tokens still reach the head)."""
     if classifier.feature_layer is not None:
         return classifier.feature_layer
-    if classifier.stages:
-        return list(classifier.stages.values())[-1]
+    stages = list(classifier.stages.values())
+    if classifier.tokens is not None and classifier.tokens.prefix and len(stages) > 1:
+        return stages[-2]  # the last block's patch tokens never reach the head: zero gradient
+    if stages:
+        return stages[-1]
     raise ValueError(f"{classifier.name} has no known feature layer; name the layer for Grad-CAM")
+
+
+def _warn_if_no_gradient(gradients: torch.Tensor, layer: str, tokens: TokenGrid | None) -> None:
+    """Say it when every gradient is exactly 0: the maps would be blank, and that is no finding."""
+    if gradients.any():
+        return
+    why = (
+        "at the last block of a class-token ViT the patch tokens never reach the head, which reads only "
+        "the class token: choose an earlier block"
+        if tokens is not None and tokens.prefix
+        else "the chosen scores do not change with this layer's output here: choose another layer"
+    )
+    warnings.warn(f"every gradient at layer {layer!r} is exactly 0, so the maps are blank: {why}.", stacklevel=3)
 
 
 def _names(classifier: Classifier | None, index: torch.Tensor) -> list[list[str]] | None:

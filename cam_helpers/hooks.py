@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .names import did_you_mean
+from .tokens import TokenGrid
 
 __all__ = ["capture", "Captured", "eval_mode", "resolve_layer", "count_hooks"]
 
@@ -88,6 +89,8 @@ class Captured(dict):
         layers: the dotted names of the requested layers, in the order they were asked for.
         order: every (name, output) in the order the layers finished, a layer that runs twice twice.
         not_tensors: layer name -> the type of a non-tensor output (a tuple, a dict), not captured.
+        token_grids: layer name -> the :class:`~cam_helpers.tokens.TokenGrid` (prefix and grid
+            resolved) of a transformer layer whose tokens (B, N, D) were captured as maps (B, D, h, w).
     """
 
     def __init__(self, layers: list[str]) -> None:
@@ -95,6 +98,7 @@ class Captured(dict):
         self.layers = layers
         self.order: list[tuple[str, torch.Tensor]] = []
         self.not_tensors: dict[str, str] = {}
+        self.token_grids: dict[str, TokenGrid] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
         try:
@@ -117,6 +121,7 @@ def capture(
     layers: str | nn.Module | Iterable[str | nn.Module],
     *,
     start_graph: bool = False,
+    tokens: TokenGrid | None = None,
 ) -> Iterator[Captured]:
     """Record the output of each named layer during forward passes in the block.
 
@@ -133,6 +138,11 @@ def capture(
             parameters) gets a gradient, and frozen parameters or the caller's
             ``torch.no_grad()`` / ``torch.inference_mode()`` do not matter.
             Otherwise the captured tensors are detached copies.
+        tokens: read a layer whose output is tokens (B, N, D) (a transformer block) as a feature
+            map (B, D, h, w) with this :class:`~cam_helpers.tokens.TokenGrid`; the extra tokens
+            (a class token) are left out of the map. With ``start_graph`` the reshape happens
+            inside the hook and the next layers see tokens rebuilt from the map, so a gradient
+            with respect to the map is the gradient of the patch tokens. None: outputs as they are.
 
     Yields:
         a :class:`Captured` dict: layer name -> tensor, e.g. ``(B, C, h, w)``.
@@ -148,6 +158,11 @@ def capture(
             if not isinstance(output, torch.Tensor):  # a tuple or dict: named if someone asks for it
                 captured.not_tensors[name] = type(output).__name__
                 return None
+            extra = None
+            if tokens is not None and output.dim() == 3:  # tokens (B, N, D) of a transformer block
+                prefix, h, w = tokens.layout(output.shape[1], f"layer {name!r}")  # or a clear error
+                captured.token_grids[name] = TokenGrid(prefix=prefix, grid=(h, w))
+                extra, output = captured.token_grids[name].split(output)  # (B, p, D), (B, D, h, w)
             if not start_graph:
                 # A copy: an in-place op after this layer (ResNet's ReLU(inplace=True),
                 # DenseNet's F.relu(..., inplace=True)) would otherwise change it.
@@ -161,6 +176,8 @@ def capture(
                 output = output.detach().requires_grad_()  # (B, C, h, w)
             captured[name] = output
             captured.order.append((name, output))
+            if extra is not None:  # the next layers see tokens made from the map: (B, N, D)
+                return captured.token_grids[name].join(extra, output)
             return output.clone()  # what the next layers see (and may change in place)
 
         return hook

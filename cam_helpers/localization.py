@@ -11,7 +11,9 @@ showed that this threshold decides much of the score, and proposed scoring at th
                    max over thresholds of  P(IoU >= delta),
                    taking the best-matching box of *all* regions, not only the largest.
 
-Both come from :func:`threshold_sweep` (``multi_contour=True`` for MaxBoxAccV2).
+Both come from :func:`threshold_sweep` (``multi_contour=True`` for MaxBoxAccV2). To compare methods
+or layers fairly, Choe et al. choose each IoU level's threshold on a validation split and score the
+test split with it: :func:`tuned_box_hits`.
 
 Box convention, used everywhere in this package: ``(x0, y0, x1, y1)`` in pixels, end exclusive.
 The box covers ``x0 <= x < x1``, ``y0 <= y < y1``, i.e. ``mask[..., y0:y1, x0:x1]``, so its
@@ -34,7 +36,7 @@ from torchvision.ops import box_iou as all_pairs_iou, masks_to_boxes
 from .cam import normalize_maps, upsample_maps
 
 __all__ = [
-    "boxes_from_masks", "boxes_from_maps", "box_iou", "ThresholdSweep", "threshold_sweep",
+    "boxes_from_masks", "boxes_from_maps", "box_iou", "ThresholdSweep", "threshold_sweep", "tuned_box_hits",
     "center_box", "CenterBoxBaseline", "center_box_baseline", "mass_inside_boxes",
 ]
 
@@ -206,6 +208,58 @@ def threshold_sweep(
         iou_thresholds=tuple(map(float, iou_thresholds)),
         multi_contour=multi_contour,
     )
+
+
+def tuned_box_hits(
+    val_maps: torch.Tensor,
+    val_boxes: torch.Tensor,
+    test_maps: torch.Tensor,
+    test_boxes: torch.Tensor,
+    thresholds: torch.Tensor | Sequence[float] | None = None,
+    iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    multi_contour: bool = True,
+) -> torch.Tensor:
+    """Box hits of each test image, with each IoU level's threshold chosen on the validation split.
+
+    Choe et al.'s protocol for comparing methods: a threshold chosen on the images that are
+    scored would flatter every method, so for each IoU level (0.3, 0.5, 0.7) the threshold with the
+    best box accuracy on the *validation* maps is kept (the first of equal ones: the lowest, for
+    increasing thresholds), and the *test* maps are boxed with it. Image i then passes some of the
+    levels: ``hits[i]`` is the share it passes, so ``hits.mean()`` is the test split's MaxBoxAccV2 (MaxBoxAcc with
+    ``iou_thresholds=(0.5,), multi_contour=False``), and per-image hits allow a paired comparison
+    of two methods on the same images.
+
+    Args:
+        val_maps: (V, h, w) maps of the validation images; val_boxes: (V, 4) their true boxes.
+        test_maps: (N, h', w') maps of the test images; test_boxes: (N, 4) their true boxes.
+        thresholds, iou_thresholds, image_size, multi_contour: as in :func:`threshold_sweep`
+            (``multi_contour=True``, every region competing, is MaxBoxAccV2's rule).
+    Returns:
+        hits: (N,) in [0, 1], in steps of 1 / len(iou_thresholds).
+    """
+    _check_maps_and_boxes(val_maps, val_boxes, "validation")
+    _check_maps_and_boxes(test_maps, test_boxes, "test")
+    options = dict(image_size=image_size, multi_contour=multi_contour)
+    tuned = threshold_sweep(val_maps, val_boxes, thresholds, iou_thresholds, **options)  # ious (T, V)
+    scored = threshold_sweep(test_maps, test_boxes, tuned.thresholds, iou_thresholds, **options)  # ious (T, N)
+    chosen = tuned.accuracy.argmax(dim=1)  # (I,) the best validation threshold per IoU level, the first of ties
+    levels = torch.tensor(scored.iou_thresholds)[:, None]  # (I, 1), e.g. 0.3, 0.5, 0.7
+    return (scored.ious[chosen] >= levels).float().mean(dim=0)  # (I, N) passed or not -> (N,)
+
+
+def _check_maps_and_boxes(maps: torch.Tensor, boxes: torch.Tensor, split: str) -> None:
+    """One map (B, h, w) per true box (B, 4), and at least one image: a clear error instead of a wrong score."""
+    if maps.dim() < 2 or boxes.shape[-1:] != (4,):
+        raise ValueError(
+            f"the {split} maps must be (B, h, w) and boxes (B, 4); got {tuple(maps.shape)} and {tuple(boxes.shape)}"
+        )
+    num_maps, num_boxes = maps[..., 0, 0].numel(), boxes.numel() // 4
+    if num_maps != num_boxes:
+        raise ValueError(f"{num_maps} {split} maps but {num_boxes} {split} boxes: give one map per true box")
+    if num_maps == 0:
+        raise ValueError(f"the {split} split has no images: thresholds cannot be chosen or scored on nothing")
 
 
 def center_box(image_size: int | tuple[int, int], fraction: float) -> torch.Tensor:

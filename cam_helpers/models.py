@@ -15,6 +15,7 @@ from torch import nn
 
 from .cam_layers import FLATTEN_REASON, cam_layers_and_shape
 from .classifier import Classifier, imagenet_transform
+from .tokens import TokenGrid
 from .efficientnet_lite import LITE0_MEAN, LITE0_STAGES, LITE0_STD, EfficientNetLite0, load_lite0_weights
 from .weights import (
     OFFLINE_MODEL, OFFLINE_NAMES, WeightsUnavailableError, fetch_weights, imagenet_weights, model_key,
@@ -25,6 +26,13 @@ __all__ = ["load_classifier", "FlattenHeadResNet", "OFFLINE_MODEL"]
 
 # ResNet-like models (ResNet, ResNeXt, Wide ResNet) name their four stages layer1..layer4.
 RESNET_STAGES = {f"layer{i}": f"layer{i}" for i in range(1, 5)}
+
+VIT_REASON = (
+    "{name} classifies from its class token alone (heads.head reads token 0 of the last layer), not from "
+    "an average of the patch tokens, so no class weight belongs to a place in the image: CAM does not "
+    "apply. Use Grad-CAM at a block BEFORE the last one: the last block's patch tokens never reach the "
+    "head, so their gradient is exactly zero (notebook 09)."
+)
 
 
 class FlattenHeadResNet(nn.Sequential):
@@ -108,6 +116,8 @@ def _build(name: str, pretrained: bool) -> Classifier:
     preset = weights.transforms()  # the crop size and normalisation the weights were trained with
     size = preset.crop_size[0]
     pretty = base.replace("resnet", "ResNet")
+    if isinstance(model, torchvision.models.VisionTransformer):
+        return _vit_classifier(key, model, weights, preset, pretrained)
     if key == base:
         layers, (c, h, w) = cam_layers_and_shape(model, input_size=size, model_name=key)
         source = "torchvision's ImageNet weights" if pretrained else "random weights"
@@ -134,6 +144,39 @@ def _build(name: str, pretrained: bool) -> Classifier:
         std=tuple(preset.std),
         description=description,
         **layers,
+    )
+
+
+def _vit_classifier(
+    name: str, model: torchvision.models.VisionTransformer, weights, preset, pretrained: bool
+) -> Classifier:
+    """A torchvision Vision Transformer: Grad-CAM at its blocks, read as maps through a TokenGrid.
+
+    Shapes for vit_b_16 and a 224x224 input: 14 x 14 patches of 16 x 16 pixels + 1 class token ->
+    every block gives tokens (B, 197, 768) -> Grad-CAM reads them as maps (B, 768, 14, 14).
+    """
+    side = model.image_size // model.patch_size  # patches per row
+    blocks = [block for block, _ in model.encoder.layers.named_children()]  # encoder_layer_0 ..
+    source = "torchvision's ImageNet weights" if pretrained else "random weights"
+    return Classifier(
+        name=name,
+        model=model,
+        transform=preset,
+        class_names=list(weights.meta["categories"]),
+        feature_layer=None,
+        fc_layer="heads.head",
+        cam_unavailable_reason=VIT_REASON.format(name=name),
+        # "block 1" .. "block 12": the explorer's layer picker and Grad-CAM's choices
+        stages={f"block {i + 1}": f"encoder.layers.{block}" for i, block in enumerate(blocks)},
+        tokens=TokenGrid(prefix=1, grid=(side, side)),
+        input_size=model.image_size,
+        pretrained=pretrained,
+        mean=tuple(preset.mean),
+        std=tuple(preset.std),
+        description=(
+            f"ViT-{name[4:].replace('_', '/').upper()} with {source}; {len(blocks)} blocks of tokens "
+            f"[{side * side} + 1, {model.hidden_dim}] ({side} x {side} patches + a class token)"
+        ),
     )
 
 

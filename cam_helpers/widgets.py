@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .cam import class_activation_maps, normalize_maps, upsample_maps
-from .gradcam import forward_for_gradcam, grad_cam_from_features
+from .gradcam import default_layer, forward_for_gradcam, grad_cam_from_features
 from .images import DECODE_MIN_SIZE, SAMPLES, ImageLoadError, load_image, preprocess, sample_path
 from .localization import boxes_from_maps
 from .classifier import Classifier
@@ -115,7 +115,8 @@ class CAMExplorer:
     """An ipywidgets explorer over images, classes, layers and overlay settings.
 
     Args:
-        classifier: from :func:`cam_helpers.load_classifier` (a GAP -> FC model).
+        classifier: from :func:`cam_helpers.load_classifier`: a GAP -> FC model (exact CAM at its last
+            layer, Grad-CAM at the others), or a Vision Transformer (Grad-CAM at its blocks).
         images: {name: path / PIL image / array}; default: the bundled samples.
         max_upload_bytes: larger uploads are refused with a message.
         lang: one of :data:`LANGUAGES`: the language of the labels, captions and messages.
@@ -126,16 +127,24 @@ class CAMExplorer:
         if lang not in LANGUAGES:
             raise ValueError(f"CAMExplorer has no labels in {lang!r}; use one of: {', '.join(LANGUAGES)}.")
         self.text = text = {key: texts[LANGUAGES.index(lang)] for key, texts in TEXT.items()}
-        classifier.require_cam()
         self.classifier = classifier
         self.max_upload_bytes = max_upload_bytes
         self.images = dict(images) if images is not None else {name: name for name in SAMPLES}
         self.state = ExplorerState()
         self.forward_passes = 0  # how often the model ran: once per image
         self.backward_passes = 0  # Grad-CAM backward passes: once per (image, layer, class) shown
-        cam_layer = classifier.feature_layer
+        cam_layer = classifier.feature_layer  # None for a ViT: Grad-CAM at every block
         #: The layers offered, earliest first; the CAM layer last (its map is exact CAM).
-        self.layers = tuple(name for name in classifier.stages.values() if name != cam_layer) + (cam_layer,)
+        self.layers = tuple(name for name in classifier.stages.values() if name != cam_layer) + (
+            (cam_layer,) if cam_layer else ()
+        )
+        if not self.layers:
+            raise ValueError(
+                f"{classifier.name} has neither a CAM layer nor stages to offer: "
+                "give the Classifier stages={'label': 'layer name', ...}"
+            )
+        #: The layer shown first: exact CAM where it applies, else the layer Grad-CAM uses by default.
+        self.first_layer = cam_layer or default_layer(classifier)
         self._busy = False
 
         self.image_picker = widgets.Dropdown(options=list(self.images), description=text["image"])
@@ -189,11 +198,13 @@ class CAMExplorer:
         path = sample_path(source) if isinstance(source, str) and source in SAMPLES else source
         # (1, 3, H, W); a 48 MP photo is decoded small (preprocess's min_size), as in explain()
         batch = preprocess(path, self.classifier.transform, self.classifier.device)
-        logits, stage_features = forward_for_gradcam(self.classifier.model, batch, self.layers)
+        logits, stage_features = forward_for_gradcam(self.classifier, batch, self.layers)
         self.forward_passes += 1
-        features = stage_features[self.classifier.feature_layer].detach()
-        if self.classifier.feature_activation is not None:
-            features = self.classifier.feature_activation(features)
+        features = None  # the CAM layer's features, for exact CAM (a ViT has none)
+        if self.classifier.feature_layer is not None:
+            features = stage_features[self.classifier.feature_layer].detach()
+            if self.classifier.feature_activation is not None:
+                features = self.classifier.feature_activation(features)
         probabilities = logits.detach().softmax(-1)[0]  # (K,)
         top = probabilities.topk(TOP_CLASSES)
         self._cache = {
@@ -201,7 +212,7 @@ class CAMExplorer:
             "display": self.classifier.to_display(batch)[0],  # (3, H, W) in [0, 1]
             "logits": logits,
             "stage_features": stage_features,
-            "features": features,  # (1, C, h, w)
+            "features": features,  # (1, C, h, w) or None
             "probabilities": probabilities,
             "maps": {},  # (layer, class) -> raw map (h, w), ReLU'd
         }
@@ -213,7 +224,7 @@ class CAMExplorer:
             ]
             self.class_picker.value = int(top.indices[0])
             sizes = {layer: tuple(act.shape[-2:]) for layer, act in stage_features.items()}
-            shown_layer = self.layer_picker.value or self.classifier.feature_layer  # kept across images
+            shown_layer = self.layer_picker.value or self.first_layer  # kept across images
             self.layer_picker.options = [(self._layer_label(name, sizes[name]), name) for name in self.layers]
             self.layer_picker.value = shown_layer
         self.render()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
@@ -11,22 +13,43 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from nbval.plugin import IPyNbFile  # noqa: E402
 
 from cam_helpers.models import load_classifier  # noqa: E402
 from fake_weights import RESNET18_FILE, random_resnet18  # noqa: E402
 
+WEIGHTS_CACHE = pytest.StashKey[tuple]()
 
-@pytest.fixture(scope="session", autouse=True)
-def _fresh_weights_cache(tmp_path_factory):
+
+def pytest_sessionstart(session):
     """One empty trained-weights cache (cam_helpers.train) for the whole session, never the learner's own.
 
-    Set in os.environ, so the notebook kernels of test_run_all inherit it: an English notebook trains
-    its seeded networks and fills the cache, and its Korean twin (run later, same seeds, data and
-    code) loads them, as a learner's second run does.
+    Set in os.environ at session start (not by a fixture: nbval's notebook cells take no fixtures), so
+    the notebook kernels of test_run_all inherit it: an English notebook trains its seeded networks and
+    fills the cache, and its Korean twin (run later, same seeds, data and code) loads them, as a
+    learner's second run does.
     """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CAM_HELPERS_CACHE", str(tmp_path_factory.mktemp("cam_helpers_cache")))
-        yield
+    cache = tempfile.TemporaryDirectory(prefix="cam_helpers_cache-")
+    session.config.stash[WEIGHTS_CACHE] = (cache, os.environ.get("CAM_HELPERS_CACHE"))
+    os.environ["CAM_HELPERS_CACHE"] = cache.name
+
+
+def pytest_sessionfinish(session):
+    cache, before = session.config.stash.get(WEIGHTS_CACHE, (None, None))
+    if cache is None:
+        return
+    if before is None:
+        os.environ.pop("CAM_HELPERS_CACHE", None)
+    else:
+        os.environ["CAM_HELPERS_CACHE"] = before
+    cache.cleanup()
+
+
+def pytest_pycollect_makeitem(collector, name, obj):
+    """A test module's own nbval collector class collects its notebooks (test_run_all.RunAllNotebook)."""
+    if inspect.isclass(obj) and issubclass(obj, IPyNbFile) and obj.__module__ == collector.module.__name__:
+        return obj.each_notebook(collector)
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -96,21 +119,31 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# --- Run-All timings (tests/test_run_all.py): measured and printed, never asserted ---
-NOTEBOOK_TIMES = pytest.StashKey[dict]()
+# --- Run-All timings (tests/test_run_all.py, nbval): measured and printed, never asserted ---
+def notebook_run_times(reports) -> dict[str, tuple[float, bool]]:
+    """notebook -> (wall seconds, passed), from the reports of its cells.
 
-
-@pytest.fixture(scope="session")
-def notebook_times(request) -> dict:
-    """notebook id -> (wall seconds, passed), filled by test_run_all and printed at the end."""
-    return request.config.stash.setdefault(NOTEBOOK_TIMES, {})
+    A cell's setup report includes its notebook's kernel start (for the first cell), its teardown report
+    the kernel's shutdown (for the last): their sum is the notebook's wall time, start to shutdown.
+    """
+    times: dict[str, tuple[float, bool]] = {}
+    for report in reports:
+        notebook, cell = report.nodeid.split("::")[0], report.nodeid.rpartition("::")[2]
+        if not (notebook.endswith(".ipynb") and cell.startswith("Cell ")):
+            continue
+        seconds, passed = times.get(notebook, (0.0, True))
+        times[notebook] = (seconds + report.duration, passed and not report.failed)
+    return times
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    times = config.stash.get(NOTEBOOK_TIMES, {})
+    reports = [report for reports in terminalreporter.stats.values() for report in reports
+               if isinstance(report, pytest.TestReport)]
+    times = notebook_run_times(reports)
     if not times:
         return
-    terminalreporter.section("notebook run times (Run All, wall clock)")
+    terminalreporter.section("notebook run times (Run All under nbval, wall clock)")
+    width = max(len(name) for name in times)  # "notebooks/ko/06_weakly_supervised_localization.ipynb"
     for name, (seconds, passed) in sorted(times.items()):
-        terminalreporter.write_line(f"{name:<45} {seconds:7.1f} s  {'ok' if passed else 'FAILED'}")
-    terminalreporter.write_line(f"{'total':<45} {sum(s for s, _ in times.values()):7.1f} s")
+        terminalreporter.write_line(f"{name:<{width}} {seconds:7.1f} s  {'ok' if passed else 'FAILED'}")
+    terminalreporter.write_line(f"{'total':<{width}} {sum(s for s, _ in times.values()):7.1f} s")

@@ -310,41 +310,60 @@ def test_check_resnet_stage_side():
     )
 
 
-def _iou(a, b):
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
+def _iou_slip(clamp_width=True, clamp_height=True, union_counts_overlap_once=True, plus_one=False):
+    """The exercise's answer, (boxes (N, 4), box (4,)) -> (N,), right with the defaults; each flag is one slip."""
+    def iou(boxes, box):
+        if plus_one:  # widths counted as for end-inclusive boxes: x1 - x0 + 1
+            boxes, box = boxes + torch.tensor([0, 0, 1, 1]), box + torch.tensor([0, 0, 1, 1])
+        width = torch.minimum(boxes[:, 2], box[2]) - torch.maximum(boxes[:, 0], box[0])      # (N,)
+        height = torch.minimum(boxes[:, 3], box[3]) - torch.maximum(boxes[:, 1], box[1])     # (N,)
+        width = width.clamp(min=0) if clamp_width else width
+        height = height.clamp(min=0) if clamp_height else height
+        intersection = width * height
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])         # (N,)
+        box_area = (box[2] - box[0]) * (box[3] - box[1])
+        union = areas + box_area - (intersection if union_counts_overlap_once else 0)
+        return intersection / union
+    return iou
+
+
+_iou = _iou_slip()
 
 
 def test_check_iou():
     assert check_iou(_iou)
     from cam_helpers.localization import box_iou
-    assert check_iou(lambda a, b: box_iou(torch.tensor(a), torch.tensor(b)))  # the helper agrees, as a 0-dim tensor
+    assert check_iou(lambda boxes, box: box_iou(boxes, box.expand_as(boxes)))  # the helper agrees
+    assert check_iou(lambda boxes, box: torch.tensor([exercises._iou(row, box.tolist()) for row in boxes.tolist()]))
 
-    def no_clamp(a, b):
-        inter = (min(a[2], b[2]) - max(a[0], b[0])) * (min(a[3], b[3]) - max(a[1], b[1]))
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    verdict = check_iou(_iou_slip(clamp_width=False, clamp_height=False))
+    assert not verdict and "clamp the intersection" in verdict.message
+    assert "'boxes far from (0, 0, 4, 4), diagonally'" in verdict.message
 
-    verdict = check_iou(no_clamp)
-    assert not verdict and "clamp the intersection" in verdict.message and "boxes far apart" in verdict.message
-
-    def union_too_big(a, b):
-        w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-        h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-        return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]))
-
-    verdict = check_iou(union_too_big)
+    verdict = check_iou(_iou_slip(union_counts_overlap_once=False))
     assert not verdict and "counts the overlap twice" in verdict.message
 
-    def height_unclamped(a, b):
-        w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-        h = min(a[3], b[3]) - max(a[1], b[1])
-        return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
+    verdict = check_iou(_iou_slip(clamp_height=False))
+    assert not verdict and "'boxes below (0, 0, 10, 4), apart'" in verdict.message
+    assert "overlap the box along one axis but not the other" in verdict.message
+    verdict = check_iou(_iou_slip(clamp_width=False))
+    assert not verdict and "'boxes beside (0, 0, 4, 10), apart'" in verdict.message
 
-    verdict = check_iou(height_unclamped)
-    assert not verdict and "'one box above the other, apart'" in verdict.message
-    assert "overlap along one axis but not the other" in verdict.message
+
+def test_check_iou_asks_for_more_than_the_lessons_two_box_cell():
+    """06's iou_by_hand (two boxes, Python's max and min) does not answer the exercise: it takes a batch."""
+    def iou_by_hand(a, b):  # the lesson's cell, as printed above the exercise
+        width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+        height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        intersection = width * height
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
+        return intersection / union
+
+    verdict = check_iou(iou_by_hand)
+    assert not verdict and "raised RuntimeError" in verdict.message, verdict.message  # max() of a tensor of 4
+    first_box_only = check_iou(lambda boxes, box: _iou(boxes[:1], box)[0])
+    assert not first_box_only and "the right answer has shape (4,)" in first_box_only.message, first_box_only.message
+    assert exercises._iou((0, 0, 10, 4), (0, 6, 10, 10)) == 0
 
 
 def test_check_largest_region_box():
@@ -373,6 +392,10 @@ def test_check_largest_region_box():
 
     verdict = check_largest_region_box(four_connected)
     assert not verdict and "8-connectivity" in verdict.message and "joined only at corners" in verdict.message
+    # The hint says what the neighbourhoods are, and names no library call that would be the answer.
+    assert "4 neighbours that share a side (up, down, left, right)" in verdict.message
+    assert "4 diagonal neighbours" in verdict.message
+    assert "scipy" not in verdict.message and "ndimage" not in verdict.message and "structure" not in verdict.message
 
 
 def _spearman(a, b):
@@ -625,12 +648,9 @@ def test_check_resnet_stage_side_in_korean():
 def test_check_iou_korean_hint():
     set_language("ko")
 
-    def inclusive(a, b):  # a typical slip: widths counted with + 1, as for end-inclusive boxes
-        return _iou((a[0], a[1], a[2] + 1, a[3] + 1), (b[0], b[1], b[2] + 1, b[3] + 1))
-
-    verdict = check_iou(inclusive)
+    verdict = check_iou(_iou_slip(plus_one=True))  # a typical slip: widths counted as for end-inclusive boxes
     assert not verdict and verdict.message == "여기서 상자는 끝 좌표를 포함하지 않습니다. 너비는 + 1 없이 x1 - x0입니다."
-    assert "숨겨진 테스트 7개를 모두 통과했습니다." in check_iou(_iou).message and "0에서 자른 교집합" in check_iou(_iou).message
+    assert "숨겨진 테스트 6개를 모두 통과했습니다." in check_iou(_iou).message and "0에서 자른 교집합" in check_iou(_iou).message
 
 
 def test_check_largest_region_box_korean_hint():
@@ -643,6 +663,17 @@ def test_check_largest_region_box_korean_hint():
     verdict = check_largest_region_box(every_pixel)
     assert not verdict and verdict.message.startswith("테스트 '큰 영역 하나와 작은 영역 하나'에서 상자가 전경 픽셀을 모두 감쌌습니다")
     assert "가장 큰 연결 영역 하나만 남겨야 합니다" in verdict.message
+
+    def four_connected(mask):  # a flood fill through the 4 neighbours that share a side
+        from scipy import ndimage
+        labels, _ = ndimage.label(mask.numpy())
+        largest = 1 + torch.bincount(torch.from_numpy(labels).ravel())[1:].argmax().item()
+        rows, cols = (torch.from_numpy(labels) == largest).nonzero(as_tuple=True)
+        return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+
+    verdict = check_largest_region_box(four_connected)
+    assert not verdict and "변을 맞댄 이웃 4개(위, 아래, 왼쪽, 오른쪽)" in verdict.message
+    assert "대각선 이웃 4개" in verdict.message and "scipy" not in verdict.message
 
 
 # --- Korean hints for notebook 07 ---
@@ -844,12 +875,7 @@ def _grad_cam_relu_in_place(cam):
     return cam.relu_() / (cam.shape[-2] * cam.shape[-1])
 
 
-def _iou_clamping_only_the_width(box_a, box_b):
-    width = max(0, min(box_a[2], box_b[2]) - max(box_a[0], box_b[0]))
-    height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])  # negative for boxes one above the other
-    intersection = width * height
-    area = (box_a[2] - box_a[0]) * (box_a[3] - box_a[1]) + (box_b[2] - box_b[0]) * (box_b[3] - box_b[1])
-    return intersection / (area - intersection)
+_iou_clamping_only_the_width = _iou_slip(clamp_height=False)
 
 
 def _layer_cam_without_final_relu(A, g):
@@ -897,8 +923,8 @@ _TWELVE_WRONG_ANSWERS = [
                  "changed its input `cam` in place, with `.relu_()`",
                  "입력 `cam`의 값을 바꾸었습니다. 제자리 연산(in-place) `.relu_()` 때문입니다.", id="cam.relu_()"),
     pytest.param("check_iou", _iou_clamping_only_the_width,
-                 "On 'one box above the other, apart' the boxes overlap along one axis but not the other",
-                 "테스트 '위아래로 떨어진 두 상자'에서 두 상자는 한 축으로만 겹치고", id="iou clamps the width only"),
+                 "On 'boxes below (0, 0, 10, 4), apart' some boxes overlap the box along one axis but not the other",
+                 "테스트 '(0, 0, 10, 4) 아래에 떨어져 있는 상자들'에는 그 상자와 한 축으로만 겹치고", id="iou clamps the width only"),
     pytest.param("check_layer_cam", _layer_cam_without_final_relu,
                  "on 'activations of both signs (a layer before its ReLU)' your map has negative values",
                  "LayerCAM은 마지막에 ReLU를 적용합니다", id="layer_cam without the final ReLU"),
@@ -931,7 +957,8 @@ def test_the_twelve_are_twelve_different_answers():
 def test_the_cases_that_tell_the_twelve_apart():
     # Boxes one above the other that overlap in x: IoU 0, and -0.2 when only the width is clamped.
     assert exercises._iou((0, 0, 10, 4), (0, 6, 10, 10)) == 0
-    assert _iou_clamping_only_the_width((0, 0, 10, 4), (0, 6, 10, 10)) == pytest.approx(-0.2)
+    below = _iou_clamping_only_the_width(torch.tensor([(0, 6, 10, 10)]), torch.tensor((0, 0, 10, 4)))
+    assert below.tolist() == pytest.approx([-0.2])
     # Pixel counts that are not whole: int() and math.ceil part from round() there.
     assert (int(0.29 * 100), round(0.29 * 100)) == (28, 29)
     assert (math.ceil(0.25 * 25), round(0.25 * 25)) == (7, 6)
@@ -980,11 +1007,11 @@ def _deletion_in_numpy(image, saliency, fraction):
     return torch.from_numpy(out)
 
 
-def _iou_in_float64(box_a, box_b):
-    a, b = torch.tensor(box_a, dtype=torch.float64), torch.tensor(box_b, dtype=torch.float64)
-    sides = (torch.minimum(a[2:], b[2:]) - torch.maximum(a[:2], b[:2])).clamp_min(0)
-    intersection = sides.prod()
-    return (intersection / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - intersection)).item()
+def _iou_in_float64(boxes, box):
+    boxes, box = boxes.double(), box.double()
+    sides = (torch.minimum(boxes[:, 2:], box[2:]) - torch.maximum(boxes[:, :2], box[:2])).clamp_min(0)   # (N, 2)
+    intersection = sides.prod(dim=1)                                                                     # (N,)
+    return intersection / ((boxes[:, 2:] - boxes[:, :2]).prod(dim=1) + (box[2:] - box[:2]).prod() - intersection)
 
 
 def _logits_in_float64(features, fc_weight, fc_bias):
@@ -1214,3 +1241,153 @@ def test_every_notebook_solution_passes_its_checker(edition):
     checked = {call.split(": ", 1)[1].split("(")[0] for call in verdicts}
     assert checked == set(_CHECKERS) - {"check_grid_cell_pixels"}, set(_CHECKERS) - checked
     assert [entry.split(":")[0] for entry in needs_notebook] == ["00_start_here"], needs_notebook
+
+
+# --- Checkers for notebook 09 (CAM beyond CNNs) ---
+# The right answers are written here, not taken from cam_helpers (the checkers' references are TokenGrid and
+# rollout_from_attentions): a loop over positions, the libraries' reshape_transform, a loop over blocks.
+
+
+def _tokens_to_map_by_loop(tokens, prefix, h, w):
+    """maps[b, :, row, col] = the token of patch (row, col), which comes at prefix + row * w + col."""
+    batch, _, dim = tokens.shape
+    maps = torch.zeros(batch, dim, h, w)
+    for row in range(h):
+        for col in range(w):
+            maps[:, :, row, col] = tokens[:, prefix + row * w + col]
+    return maps
+
+
+def _tokens_to_map_as_pytorch_grad_cam(tokens, prefix, h, w):
+    """pytorch-grad-cam's reshape_transform for ViTs (its tutorial), with the grid and prefix as arguments."""
+    result = tokens[:, prefix:, :].reshape(tokens.size(0), h, w, tokens.size(2))
+    return result.transpose(2, 3).transpose(1, 2)  # (B, h, w, D) -> (B, D, h, w)
+
+
+def _rollout_by_loop(attentions):
+    """R = Â_L ... Â_1 with Â = 0.5 A + 0.5 I (A's rows sum to 1), entry by entry, first block first."""
+    n = attentions[0].shape[0]
+    rollout = [[float(i == j) for j in range(n)] for i in range(n)]
+    for attention in attentions:
+        mixed = [[0.5 * attention[i, j].item() + 0.5 * (i == j) for j in range(n)] for i in range(n)]
+        rollout = [[sum(mixed[i][k] * rollout[k][j] for k in range(n)) for j in range(n)] for i in range(n)]
+    return torch.tensor(rollout)
+
+
+def _rollout_as_vit_explain(attentions):
+    """jacobgil/vit-explain's rollout (discard_ratio 0, one image): I + A, divided by the row sums, R = Â @ R."""
+    result = torch.eye(attentions[0].size(-1))
+    for attention in attentions:
+        a = (attention + torch.eye(attention.size(-1))) / 2
+        a = a / a.sum(dim=-1, keepdim=True)
+        result = torch.matmul(a, result)
+    return result
+
+
+def test_check_tokens_to_map_accepts_independent_answers_and_names_typical_mistakes():
+    from cam_helpers.exercises import check_tokens_to_map
+
+    assert check_tokens_to_map(_tokens_to_map_by_loop)
+    assert check_tokens_to_map(_tokens_to_map_as_pytorch_grad_cam)
+    assert check_tokens_to_map(lambda t, p, h, w: t[:, p:].transpose(1, 2).unflatten(2, (h, w)))
+    assert check_tokens_to_map(lambda t, p, h, w: t[:, p:].transpose(1, 2).view(t.shape[0], t.shape[2], h, w))
+    assert "Not answered yet" in check_tokens_to_map(None).message
+    assert "Not answered yet" in check_tokens_to_map(lambda t, p, h, w: ...).message
+    B, D = 0, 2  # the axes of tokens (B, N, D) that the answers below read
+    # The class token kept: the reshape raises, and the checker says why instead of showing the error.
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t.transpose(1, 2).reshape(t.shape[B], t.shape[D], h, w)),
+                   "on 'a class token, a 3x3 grid, a batch of 2' your reshape got all N tokens")
+    # Always one token dropped: wrong for no class token and for two extra tokens.
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t[:, 1:].transpose(1, 2).reshape(t.shape[B], t.shape[D], h, w)),
+                   "on 'no class token, a 2x2 grid' you dropped one token")
+    only_one = lambda t, p, h, w: t[:, min(p, 1):].transpose(1, 2).reshape(t.shape[B], t.shape[D], h, w)  # noqa: E731
+    _rejected_with(check_tokens_to_map(only_one), "on 'a class token and a register token (prefix = 2), a 3x2 grid'"
+                                                  " you dropped one token")
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t[:, p:].reshape(t.shape[B], t.shape[D], h, w)),
+                   "the shape is right but the numbers are scrambled")
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t[:, :h * w].transpose(1, 2).reshape(t.shape[B], t.shape[D], h, w)),
+                   "keeps the class token and drops the last patch")
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t[:, p:].transpose(1, 2).reshape(t.shape[B], t.shape[D], w, h)),
+                   "on 'a class token, a 2x3 grid (h != w)' h and w are swapped")
+    _rejected_with(check_tokens_to_map(
+        lambda t, p, h, w: t[:, p:].transpose(1, 2).reshape(t.shape[B], t.shape[D], w, h).transpose(2, 3)),
+        "the patches land column by column")
+    # An error that is not about the token count is shown as it is.
+    _rejected_with(check_tokens_to_map(lambda t, p, h, w: t[:, p:].reshape(-1, 7)), "raised RuntimeError")
+
+
+def test_check_tokens_to_map_korean_hints_and_the_in_place_rule():
+    from cam_helpers.exercises import check_tokens_to_map
+
+    def drop_in_place(tokens, prefix, h, w):
+        tokens[:, :prefix] = 0  # "clear the class token": writes into the caller's tensor
+        return tokens[:, prefix:].transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
+
+    _rejected_with(check_tokens_to_map(drop_in_place), "changed its input `tokens` in place, with `x[...] = ...`")
+    set_language("ko")
+    right = check_tokens_to_map(_tokens_to_map_by_loop)
+    assert right and right.message == ("숨겨진 테스트 4개를 모두 통과했습니다. "
+                                       "Grad-CAM의 훅이 트랜스포머 층에서 하는 reshape와 같습니다.")
+    kept = check_tokens_to_map(lambda t, p, h, w: t.transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w))
+    _rejected_with(kept, "테스트 '클래스 토큰 하나, 3×3 격자, 배치 크기 2'에서 reshape가 토큰 N개를 모두 받았습니다")
+    swapped = check_tokens_to_map(lambda t, p, h, w: t[:, p:].transpose(1, 2).reshape(t.shape[0], t.shape[2], w, h))
+    _rejected_with(swapped, "h와 w가 바뀌었습니다")
+    scrambled = check_tokens_to_map(lambda t, p, h, w: t[:, p:].reshape(t.shape[0], t.shape[2], h, w))
+    _rejected_with(scrambled, "reshape 전에 D 축이 위치 축보다 앞에 와야 합니다")
+
+
+def test_check_attention_rollout_accepts_independent_answers_and_names_typical_mistakes():
+    from cam_helpers.exercises import check_attention_rollout
+
+    assert check_attention_rollout(_rollout_by_loop)
+    assert check_attention_rollout(_rollout_as_vit_explain)
+    assert "Not answered yet" in check_attention_rollout(lambda attentions: ...).message
+
+    def rollout(attentions, *, identity=True, rows=True, later_on_the_left=True, product=torch.matmul):
+        result = torch.eye(attentions[0].shape[0])
+        for attention in attentions:
+            a = attention + torch.eye(attention.shape[0]) if identity else attention
+            a = a / a.sum(dim=-1 if rows else 0, keepdim=True)
+            result = product(a, result) if later_on_the_left else product(result, a)
+        return result
+
+    assert check_attention_rollout(rollout)
+    _rejected_with(check_attention_rollout(lambda a: rollout(a, identity=False)),
+                   "on 'one block, 3 tokens' the identity is missing")
+    _rejected_with(check_attention_rollout(lambda a: rollout(a, rows=False)), "you divided the columns by their sums")
+    _rejected_with(check_attention_rollout(lambda a: rollout(a, later_on_the_left=False)),
+                   "on 'two blocks, 4 tokens' the order is reversed")
+    _rejected_with(check_attention_rollout(lambda a: rollout(a, product=torch.mul)),
+                   "you multiplied element by element")
+
+    def not_renormalised(attentions):
+        result = torch.eye(attentions[0].shape[0])
+        for attention in attentions:
+            result = (attention + torch.eye(attention.shape[0])) @ result
+        return result
+
+    _rejected_with(check_attention_rollout(not_renormalised), "the rows of A + I sum to 2, not 1")
+    # The reference, for the record: with one block the rollout is (A + I) / 2 (A's rows sum to 1).
+    from cam_helpers.vit import rollout_from_attentions
+    attention = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
+    assert torch.allclose(rollout_from_attentions([attention[None]])[0], torch.tensor([[0.875, 0.125], [0.25, 0.75]]))
+
+
+def test_check_attention_rollout_korean_hints():
+    from cam_helpers.exercises import check_attention_rollout
+
+    set_language("ko")
+    right = check_attention_rollout(_rollout_by_loop)
+    assert right and right.message == ("숨겨진 테스트 3개를 모두 통과했습니다. "
+                                       "cam_helpers.vit가 계산하는 어텐션 롤아웃과 같습니다.")
+
+    def reversed_order(attentions):
+        result = torch.eye(attentions[0].shape[0])
+        for attention in attentions:
+            result = result @ ((attention + torch.eye(attention.shape[0])) / 2)
+        return result
+
+    _rejected_with(check_attention_rollout(reversed_order), "테스트 '블록 두 개, 토큰 4개'에서 곱하는 순서가 거꾸로입니다")
+    no_identity = check_attention_rollout(lambda attentions: attentions[-1] @ attentions[0] if len(attentions) > 1
+                                          else attentions[0])
+    _rejected_with(no_identity, "단위 행렬이 빠졌습니다")

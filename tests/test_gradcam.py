@@ -30,6 +30,7 @@ from cam_helpers.gradcam import (
 from cam_helpers.hooks import count_hooks
 from cam_helpers import CAMNotApplicableError
 from cam_helpers.models import load_classifier
+from cam_helpers.tokens import TokenGrid
 from cam_helpers.train import GAPNet
 
 
@@ -787,3 +788,120 @@ def test_old_names_keep_working_for_one_release(gapnet, small_images):
         assert result.activations is result.features
     assert grad_cam_from_activations is grad_cam_from_features
     assert family.cam_family is cam_family and family.METHODS is METHODS
+
+
+# --- Token layers (Vision Transformers): one reshape, done inside the forward hook ---
+
+
+def tiny_vit(seed: int = 0) -> nn.Module:
+    """torchvision's ViT, tiny: 64x64 -> 4 x 4 patches + a class token, 3 blocks of D = 32."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(seed)
+    model = VisionTransformer(
+        image_size=64, patch_size=16, num_layers=3, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10
+    ).eval()
+    nn.init.normal_(model.heads.head.weight)  # torchvision starts the head at zero: every gradient would be 0
+    return model
+
+
+BLOCK = "encoder.layers.encoder_layer_{}"
+
+
+class MeanPooledTokens(nn.Module):
+    """A ViT-shaped GAP network: patches -> tokens (B, 16, 8) -> one block -> mean of the tokens -> fc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.patches = nn.Conv2d(3, 8, kernel_size=16, stride=16)
+        self.block = nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU())
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patches(x).flatten(2).transpose(1, 2)  # (B, 16, 8)
+        return self.fc(self.block(tokens).mean(dim=1))  # (B, 5)
+
+
+def test_grad_cam_at_a_transformer_block_equals_pytorch_grad_cams_reshape_transform():
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    def reshape_transform(tokens, h=4, w=4):  # the recipe of pytorch-grad-cam's ViT tutorial
+        return tokens[:, 1:, :].reshape(tokens.size(0), h, w, tokens.size(2)).permute(0, 3, 1, 2)
+
+    model, images = tiny_vit(), torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    classes = [3, 5, 7]
+    for block in (0, 1):
+        ours = grad_cam(model, images, BLOCK.format(block), classes=[[c] for c in classes])
+        assert ours.features.shape == (3, 32, 4, 4) and ours.maps.shape == (3, 1, 4, 4)
+        assert ours.maps.amax() > 0
+        assert_clean(model)  # (pytorch-grad-cam leaves .grad on the parameters: checked before it runs)
+        with GradCAM(model, [model.encoder.layers[block]], reshape_transform=reshape_transform) as theirs:
+            expected = torch.from_numpy(theirs(images, targets=[ClassifierOutputTarget(c) for c in classes]))
+        assert torch.allclose(ours.upsampled()[:, 0], expected, atol=1e-5)
+        model.zero_grad(set_to_none=True)
+
+
+def test_torchcam_does_not_read_tokens_as_a_grid():
+    """torchcam 0.5 takes (B, N, D) for (B, C, L): its "map" is a vector over the D features, not the patches.
+    If this ever changes, compare it with ours as pytorch-grad-cam is compared above."""
+    from torchcam.methods import GradCAM
+
+    model, images = tiny_vit(), torch.randn(2, 3, 64, 64)
+    extractor = GradCAM(model, BLOCK.format(1), input_shape=(3, 64, 64))
+    try:
+        (maps,) = extractor([3, 5], model(images))
+    finally:
+        extractor.remove_hooks()
+    assert maps.shape == (2, 32)  # D = 32 values per image: no 4 x 4 grid
+
+
+def test_the_last_block_of_a_class_token_vit_has_exactly_zero_gradient_and_a_warning():
+    model, images = tiny_vit(), torch.randn(2, 3, 64, 64)
+    layers = [BLOCK.format(i) for i in range(3)] + ["encoder.ln"]
+    logits, features = forward_for_gradcam(model, images, layers)
+    norms = {name: score_gradients(a, logits[:, :2]).norm().item() for name, a in features.items()}
+    # The head reads only the class token of encoder.ln; LayerNorm works token by token, so the last
+    # block's patch tokens (and ln's) never reach it. The blocks before it feed the class token through attention.
+    assert norms[BLOCK.format(2)] == 0.0 and norms["encoder.ln"] == 0.0
+    assert norms[BLOCK.format(0)] > 0 and norms[BLOCK.format(1)] > 0
+    with pytest.warns(UserWarning, match=r"encoder_layer_2' is exactly 0.*last block of a class-token ViT.*choose an earlier block"):
+        blank = grad_cam(model, images, BLOCK.format(2))
+    assert torch.count_nonzero(blank.maps) == 0
+    assert_clean(model)
+
+
+def test_grad_cam_of_a_mean_pooled_token_network_is_its_cam_divided_by_the_number_of_patches():
+    model, images = MeanPooledTokens().eval(), torch.randn(2, 3, 64, 64)
+    result = grad_cam(model, images, "block", classes=[[0, 4], [2, 1]])
+    assert result.tokens == TokenGrid(prefix=0, grid=(4, 4))  # 16 tokens, no class token
+    # CAM by hand: M_c(y, x) = sum_d w_cd f_d(y, x) on the block's tokens laid out on the 4 x 4 grid.
+    with torch.no_grad():
+        tokens = model.block(model.patches(images).flatten(2).transpose(1, 2))  # (2, 16, 8)
+        cams = torch.einsum("cd,bnd->bcn", model.fc.weight, tokens).reshape(2, 5, 4, 4)
+    expected = torch.stack([cams[0, [0, 4]], cams[1, [2, 1]]]).clamp_min(0) / 16
+    assert torch.allclose(result.maps, expected, atol=1e-6)
+    assert torch.allclose(result.features, tokens.transpose(1, 2).reshape(2, 8, 4, 4))
+
+
+def test_a_token_layer_with_no_square_grid_gets_a_clear_error_and_leaves_the_model_clean():
+    model = tiny_vit()
+    with pytest.raises(ValueError, match=r"layer 'encoder.layers.encoder_layer_1' gives 17 tokens.*3 x 3 grid"):
+        grad_cam(model, torch.randn(1, 3, 64, 64), BLOCK.format(1), tokens=(3, 3))
+    assert_clean(model)
+    result = grad_cam(model, torch.randn(1, 3, 64, 64), BLOCK.format(1), tokens=TokenGrid(prefix=1, grid=(4, 4)))
+    assert result.maps.shape == (1, 1, 4, 4)
+
+
+def test_vit_b_16_is_read_as_14_by_14_patches_with_its_blocks_as_stages():
+    classifier = load_classifier("vit_b_16", pretrained=False)
+    nn.init.normal_(classifier.model.heads.head.weight)  # torchvision starts the head at zero
+    assert classifier.tokens == TokenGrid(prefix=1, grid=(14, 14))
+    assert list(classifier.stages)[:2] == ["block 1", "block 2"] and len(classifier.stages) == 12
+    with pytest.raises(CAMNotApplicableError, match="class token.*block BEFORE the last"):
+        classifier.require_cam()
+    result = grad_cam(classifier, torch.randn(1, 3, 224, 224), classes=[7])
+    assert result.layer == "encoder.layers.encoder_layer_10"  # the default: the block before the last
+    assert result.maps.shape == (1, 1, 14, 14) and result.maps.amax() > 0
+    assert_clean(classifier.model)

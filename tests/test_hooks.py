@@ -148,3 +148,25 @@ def test_capture_names_the_layers_keeps_their_order_and_names_non_tensor_outputs
         captured["2"]
     with pytest.raises(KeyError, match="nothing was captured for layer 'missing'"):
         captured["missing"]
+
+
+def test_capture_reads_transformer_tokens_as_a_map_and_gradients_reach_the_patch_tokens():
+    from cam_helpers.tokens import TokenGrid
+
+    torch.manual_seed(0)
+    block = nn.Linear(4, 4)
+    model = nn.Sequential(block, nn.Linear(4, 4))  # tokens (B, 1 + 2 * 2, 4) in, the same out
+    tokens = torch.randn(2, 5, 4)
+    with capture(model, ["0"], tokens=TokenGrid()) as captured:
+        out = model(tokens)
+    assert captured.token_grids == {"0": TokenGrid(prefix=1, grid=(2, 2))}
+    expected = block(tokens).detach()
+    assert torch.equal(captured["0"], expected[:, 1:].transpose(1, 2).reshape(2, 4, 2, 2))  # (B, D, h, w)
+    assert torch.allclose(out, model(tokens))  # the model's output is unchanged
+    with capture(model, ["0"], start_graph=True, tokens=TokenGrid()) as captured:
+        out = model(tokens)
+    (grad,) = torch.autograd.grad(out[:, 1:].sum(), captured["0"])  # only the patch tokens' outputs
+    # d sum(out patch tokens) / d map = the column sums of the second layer's weight, at every place.
+    column_sums = model[1].weight.sum(dim=0)  # (4,)
+    assert torch.allclose(grad, column_sums[None, :, None, None].expand(2, 4, 2, 2))
+    assert count_hooks(model) == 0

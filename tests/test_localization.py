@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from cam_helpers import localization
 from cam_helpers.localization import (
@@ -14,6 +16,7 @@ from cam_helpers.localization import (
     center_box_baseline,
     mass_inside_boxes,
     threshold_sweep,
+    tuned_box_hits,
 )
 from cam_helpers.localization import _prepare_maps, _Regions
 
@@ -326,3 +329,111 @@ def test_maps_that_carry_a_graph_are_swept_like_detached_ones():
     detached = threshold_sweep(maps.detach(), boxes, torch.linspace(0, 1, 11), image_size=64)
     assert with_graph.max_box_acc == detached.max_box_acc
     assert with_graph.best_threshold == detached.best_threshold
+
+
+# ---------------------------------------------------------------- thresholds tuned on a validation split
+
+
+def _reference_ious(maps: torch.Tensor, boxes: torch.Tensor, thresholds: list[float]) -> np.ndarray:
+    """(T, B) IoU of each map's best-matching region with its box, the slow obvious way: min-max
+    normalise, threshold, label the 8-connected regions, box each, keep the best IoU."""
+    ious = np.zeros((len(thresholds), len(maps)))
+    for b, (raw, box) in enumerate(zip(maps.double().numpy(), boxes.tolist())):
+        normalised = (raw - raw.min()) / (raw.max() - raw.min())
+        gx0, gy0, gx1, gy1 = box
+        for t, threshold in enumerate(thresholds):
+            labels, count = ndimage.label(normalised >= threshold, structure=np.ones((3, 3)))
+            for region in range(1, count + 1):
+                ys, xs = np.nonzero(labels == region)
+                x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+                inter = max(0, min(x1, gx1) - max(x0, gx0)) * max(0, min(y1, gy1) - max(y0, gy0))
+                union = (x1 - x0) * (y1 - y0) + (gx1 - gx0) * (gy1 - gy0) - inter
+                ious[t, b] = max(ious[t, b], inter / union)
+    return ious
+
+
+def _reference_tuned_hits(val_maps, val_boxes, test_maps, test_boxes, thresholds, levels=(0.3, 0.5, 0.7)):
+    """Per test image, the share of IoU levels passed with each level's best validation threshold
+    (the first of ties); also returns the chosen threshold indices."""
+    val_ious = _reference_ious(val_maps, val_boxes, thresholds)
+    test_ious = _reference_ious(test_maps, test_boxes, thresholds)
+    chosen = [int(np.argmax([(row >= level).mean() for row in val_ious])) for level in levels]
+    passed = [test_ious[t] >= level for t, level in zip(chosen, levels)]  # I x (N,)
+    return np.mean(passed, axis=0), chosen
+
+
+def _blocky_maps(count: int, seed: int) -> torch.Tensor:
+    """(count, 12, 12) maps of 3x3 blocks with values k/9 (never on a tenth, so float rounding cannot
+    move a pixel across a threshold of linspace(0, 1, 11)), min 0 and max 1 in every map."""
+    g = torch.Generator().manual_seed(seed)
+    levels = torch.randint(0, 10, (count, 4, 4), generator=g).float()
+    levels[:, 0, 0], levels[:, 3, 3] = 0, 9
+    return levels.repeat_interleave(3, dim=1).repeat_interleave(3, dim=2) / 9
+
+
+def _random_boxes(count: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    corner = torch.randint(0, 7, (count, 2), generator=g)
+    size = torch.randint(3, 7, (count, 2), generator=g)
+    return torch.cat([corner, (corner + size).clamp_max(12)], dim=1)  # (count, 4) x0, y0, x1, y1
+
+
+def test_tuned_box_hits_equals_a_computation_by_hand():
+    val_maps, val_boxes = _blocky_maps(40, seed=0), _random_boxes(40, seed=1)
+    test_maps, test_boxes = _blocky_maps(30, seed=2), _random_boxes(30, seed=3)
+    thresholds = torch.linspace(0, 1, 11)
+    expected, chosen = _reference_tuned_hits(val_maps, val_boxes, test_maps, test_boxes, thresholds.tolist())
+    assert len(set(chosen)) > 1, "the data must make the IoU levels choose different thresholds"
+    hits = tuned_box_hits(val_maps, val_boxes, test_maps, test_boxes, thresholds)
+    assert hits.shape == (30,)
+    assert hits.tolist() == pytest.approx(expected.tolist())
+    assert 0 < hits.mean() < 1
+
+
+def _plateau_maps(count: int) -> torch.Tensor:
+    """(count, 16, 16): 1 on the core box (6, 6, 10, 10), 0.4 on the halo box (4, 4, 12, 12), 0 elsewhere.
+    A threshold in (0, 0.4] boxes the halo, one in (0.4, 1] the core, 0 the whole image."""
+    maps = torch.zeros(count, 16, 16)
+    maps[:, 4:12, 4:12] = 0.4
+    maps[:, 6:10, 6:10] = 1.0
+    return maps
+
+
+def test_tuned_box_hits_uses_the_validation_threshold_on_the_test_split():
+    halo, core, between = [4, 4, 12, 12], [6, 6, 10, 10], [5, 5, 11, 11]
+    val_boxes = torch.tensor([halo, halo])  # validation: the halo threshold is the best at every level
+    test_boxes = torch.tensor([core, halo, between])  # IoU with the halo's box: 16/64, 1, 36/64
+    hits = tuned_box_hits(_plateau_maps(2), val_boxes, _plateau_maps(3), test_boxes, [0.0, 0.25, 0.5, 0.75, 1.0])
+    # The core image would pass every level at 0.5, but the test split never chooses its threshold.
+    assert hits.tolist() == pytest.approx([0.0, 1.0, 2 / 3])  # 36/64 = 0.56 passes 0.3 and 0.5, not 0.7
+    # Tuned on the core instead, the same test maps are boxed by their core: IoU 1, 16/64, 16/36.
+    core_hits = tuned_box_hits(_plateau_maps(1), torch.tensor([core]), _plateau_maps(3), test_boxes, [0.0, 0.25, 0.5])
+    assert core_hits.tolist() == pytest.approx([1.0, 0.0, 1 / 3])
+
+
+def test_tuned_box_hits_mean_is_max_box_acc_v2_when_both_splits_are_the_same():
+    maps, boxes = _blocky_maps(25, seed=4), _random_boxes(25, seed=5)
+    hits = tuned_box_hits(maps, boxes, maps, boxes, torch.linspace(0, 1, 11))
+    sweep = threshold_sweep(maps, boxes, torch.linspace(0, 1, 11), multi_contour=True)
+    assert hits.mean().item() == pytest.approx(sweep.max_box_acc_v2)
+
+
+def test_tuned_box_hits_upsamples_like_threshold_sweep():
+    """image_size: 8x8 maps scored against boxes in 64x64 image pixels, as notebook 08 does."""
+    small = torch.zeros(2, 8, 8)
+    small[:, 2:6, 2:6] = 1.0
+    boxes = torch.tensor([[16, 16, 48, 48], [0, 0, 16, 16]])
+    hits = tuned_box_hits(small[:1], boxes[:1], small, boxes, torch.linspace(0, 1, 21), image_size=64)
+    assert hits.tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_tuned_box_hits_says_what_is_wrong():
+    maps, boxes = _plateau_maps(2), torch.tensor([[4, 4, 12, 12]] * 2)
+    with pytest.raises(ValueError, match="2 validation maps but 1 validation boxes"):
+        tuned_box_hits(maps, boxes[:1], maps, boxes)
+    with pytest.raises(ValueError, match="3 test maps but 2 test boxes"):
+        tuned_box_hits(maps, boxes, _plateau_maps(3), boxes)
+    with pytest.raises(ValueError, match="the test split has no images"):
+        tuned_box_hits(maps, boxes, maps[:0], boxes[:0])
+    with pytest.raises(ValueError, match=r"validation maps must be \(B, h, w\) and boxes \(B, 4\)"):
+        tuned_box_hits(maps, boxes[:, :2], maps, boxes)

@@ -9,10 +9,16 @@ under torchvision's real file name into a folder named by CAM_HELPERS_WEIGHTS, w
 Random weights are a stricter stand-in than ImageNet's: a cell that asserts what a *pretrained*
 model sees in the photo ("the cat map lies on the cat") fails here, as it might on Colab. Such
 claims belong in printed output; only identities and shapes, true for every model, are asserted.
+
+Only the notebooks whose cells can tell the substitute from the offline model run here (00, 03, 04,
+05: they explain the photo with the loaded model and print what it shows). 01 and 02 make no claim
+about the photo and are left out (LEFT_OUT says why; a test keeps it true): measured on this 2-core
+machine under load, they took 39 s and 30 s of the module's 4 min, and passed.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -21,20 +27,29 @@ import torch
 from fake_weights import RESNET18_FILE, random_resnet18
 from test_run_all import CELL_TIMEOUT_S, NOTEBOOK_DIR, as_run_all_sees_it
 
-# What the first model cell prints when the substitute weights were loaded (Classifier.summary()):
-# "Model: ResNet18 with torchvision's ImageNet weights ..." (01: "ResNet18 trunk (ImageNet trunk) ...").
-LOADED_RESNET18 = ("Model: ResNet18 with torchvision's ImageNet weights", "Model: ResNet18 trunk (ImageNet trunk)")
+# What the first model cell prints when the substitute weights were loaded (Classifier.summary(), which
+# checks the file's SHA-256 and names its folder): "Model: ResNet18 with substitute weights ..." (01:
+# "ResNet18 trunk (substitute trunk) ..."), then "Weights: read from ... (the folder in CAM_HELPERS_WEIGHTS)".
+LOADED_RESNET18 = ("Model: ResNet18 with substitute weights", "Model: ResNet18 trunk (substitute trunk)")
+READ_FROM_THE_FOLDER = "(the folder in CAM_HELPERS_WEIGHTS); not torchvision's ImageNet file"
 # What the summary's Note says when it fell back to the offline model or to a random trunk instead.
 FELL_BACK = ("weights are not available (", "trunk for resnet18_flatten is not available (")
 
 NOTEBOOKS = [NOTEBOOK_DIR / name for name in (
     "00_start_here.ipynb",
-    "01_flatten_pipeline.ipynb",
-    "02_gap_pipeline.ipynb",
     "03_cam_step_by_step.ipynb",
     "04_grad_cam_any_layer.ipynb",
     "05_cam_explorer.ipynb",
 )]
+# Up to 05, the notebooks the substitute would add no check to, and why.
+LEFT_OUT = {
+    "01_flatten_pipeline.ipynb": "its flatten model has a random trunk offline (no ImageNet trunk here), the "
+                                 "same network the substitute gives; it asserts shapes and identities only",
+    "02_gap_pipeline.ipynb": "it asserts identities (the logit is the map's mean plus the bias, for any model) "
+                             "and prints the top class without a claim about it",
+}
+# What an assert may not test in a left-out notebook: which class the photo is, or which model ran.
+CLAIM_ABOUT_THE_PHOTO = re.compile(r"class_names|class_index|\.pretrained|\.name\b|tabby|espresso|CAT_CLASSES")
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +124,28 @@ def test_notebook_runs_all_with_resnet18(path, learner_on_colab):
     if failure:
         pytest.fail(failure, pytrace=False)
     printed = printed_text(notebook)
-    assert any(line in printed for line in LOADED_RESNET18), (
-        f"{path.name} never printed that it loaded ResNet18's weights; printed:\n{printed[:2000]}"
+    assert any(line in printed for line in LOADED_RESNET18) and READ_FROM_THE_FOLDER in printed, (
+        f"{path.name} never printed that it loaded the substitute ResNet18 weights; printed:\n{printed[:2000]}"
     )
     assert not any(line in printed for line in FELL_BACK), f"{path.name} fell back to another model:\n{printed[:2000]}"
 
 
-def test_every_notebook_up_to_05_is_covered():
+def test_every_notebook_up_to_05_is_covered_or_left_out_for_a_reason():
     numbered = sorted(p.name for p in NOTEBOOK_DIR.glob("0[0-5]_*.ipynb"))
-    assert numbered == [p.name for p in NOTEBOOKS]
-    for path in NOTEBOOKS:  # each loads the post's model (or its flatten twin), so the substitute is what it runs
-        code = "".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
-        assert 'load_classifier("resnet18' in code, path.name
+    assert numbered == sorted([p.name for p in NOTEBOOKS] + list(LEFT_OUT))
+    for path in NOTEBOOKS:  # each loads the post's model with its fallback, so the substitute is what it runs
+        assert 'load_classifier("resnet18", fallback=True)' in code_of(path), path.name
+
+
+@pytest.mark.parametrize("name", sorted(LEFT_OUT))
+def test_a_left_out_notebook_asserts_nothing_about_the_photo(name):
+    """Its asserts hold for every model: none of them names a class of the photo or asks which model ran."""
+    asserts = [line for line in code_of(NOTEBOOK_DIR / name).splitlines() if line.strip().startswith("assert ")]
+    assert asserts, f"{name}: no assert found; the test reads the wrong file"
+    conditions = [re.sub(r"(['\"]).*?\1", "''", line) for line in asserts]  # strings (and messages) left out
+    claims = [line for line in conditions if CLAIM_ABOUT_THE_PHOTO.search(line)]
+    assert not claims, f"{name} asserts what the loaded model sees ({LEFT_OUT[name]} no longer holds): {claims}"
+
+
+def code_of(path: Path) -> str:
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")

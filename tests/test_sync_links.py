@@ -121,3 +121,63 @@ def test_korean_setup_cell_is_the_english_program():
 
     url = "https://github.com/cam-notebooks/cam-notebooks"
     assert ko_parity.code_fingerprint(sync_links.setup_source(url)) == ko_parity.code_fingerprint(sync_links.setup_source_ko(url))
+
+
+# --- #anchor links (issue 22): every one lands on a heading or an <a id> of its target ---
+
+
+def _notebook(path: Path, *markdown: str) -> Path:
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": text} for text in markdown]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
+    return path
+
+
+def test_the_repositorys_anchor_links_all_land():
+    assert sync_links.broken_anchors() == []
+    links = [link for path in sync_links.anchor_files() for text in sync_links.markdown_of(path)
+             for link in sync_links.LINK_WITH_ANCHOR.findall(text)]
+    assert ("06_weakly_supervised_localization.ipynb", "threshold-rule") in links, "the check sees the real links"
+
+
+def test_anchors_follow_jupyterlab_in_notebooks_and_github_in_markdown():
+    heading = "The `iou` sweep: **MaxBoxAcc**, [Choe](https://example.org) et al.?"
+    assert sync_links.heading_texts(f"## {heading}\n```\n# not a heading\n```") == [
+        "The iou sweep: MaxBoxAcc, Choe et al.?"
+    ]
+    assert sync_links.jupyterlab_anchor("The threshold sweep") == "The-threshold-sweep"   # case kept
+    assert sync_links.github_anchor("The threshold sweep") == "the-threshold-sweep"
+    assert sync_links.github_anchor("MaxBoxAcc, MaxBoxAccV2 (and a baseline)") == "maxboxacc-maxboxaccv2-and-a-baseline"
+    assert sync_links.github_anchor("노트북 목록") == "노트북-목록"                         # Hangul is a letter
+
+
+def test_a_broken_anchor_is_reported(tmp_path):
+    target = _notebook(tmp_path / "06_boxes.ipynb", "# 06 · Boxes\n## The threshold sweep",
+                       'The <a id="threshold-rule" name="threshold-rule"></a>20% rule')
+    readme = tmp_path / "README.md"
+    readme.write_text("## The notebooks\n[ok](#the-notebooks) [case](#The-notebooks)\n")
+    source = _notebook(
+        tmp_path / "02_gap.ipynb",
+        "[rule](06_boxes.ipynb#threshold-rule) [sweep](06_boxes.ipynb#The-threshold-sweep) "
+        "[site](https://example.org/page#top) [here](#Back-to-top)",
+        "## Back to top\n[lower case](06_boxes.ipynb#the-threshold-sweep) [gone](06_boxes.ipynb#threshold-rul) "
+        "[no file](07_trust.ipynb#intro)",
+    )
+    assert sync_links.broken_anchors([target, readme]) == [
+        f"{readme}: (#The-notebooks): README.md has no heading or <a id> with that anchor",  # GitHub: lower case
+    ]
+    assert sync_links.broken_anchors([source]) == [
+        f"{source}: (06_boxes.ipynb#the-threshold-sweep): 06_boxes.ipynb has no heading or <a id> with that anchor",
+        f"{source}: (06_boxes.ipynb#threshold-rul): 06_boxes.ipynb has no heading or <a id> with that anchor",
+        f"{source}: (07_trust.ipynb#intro): no file 07_trust.ipynb",
+    ]
+
+
+def test_check_fails_on_a_broken_anchor(repo, capsys):
+    assert sync_links.main([]) == 0 and sync_links.main(["--check"]) == 0
+    path = repo / "notebooks" / "02_gap_pipeline.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["[rule](06_weakly_supervised_localization.ipynb#threshold)"]})
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    capsys.readouterr()
+    assert sync_links.main(["--check"]) == 1
+    assert "broken anchor link: notebooks/02_gap_pipeline.ipynb: (06_weakly_supervised_localization.ipynb#threshold)" in capsys.readouterr().out

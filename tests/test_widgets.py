@@ -186,6 +186,27 @@ def test_korean_labels_captions_and_errors(lite0):
         CAMExplorer(lite0, lang="fr")
 
 
+def test_a_vision_transformer_offers_its_blocks_with_grad_cam():
+    from torch import nn
+
+    from cam_helpers.gradcam import grad_cam
+    from cam_helpers.models import load_classifier
+
+    vit = load_classifier("vit_b_16", pretrained=False)
+    nn.init.normal_(vit.model.heads.head.weight)  # torchvision starts the head at zero
+    explorer = CAMExplorer(vit, images={"cat": "cat"})
+    assert explorer.layers == tuple(f"encoder.layers.encoder_layer_{i}" for i in range(12))
+    labels = [label for label, _ in explorer.layer_picker.options]
+    assert labels[0].startswith("block 1") and all("Grad-CAM" in label and "14x14" in label for label in labels)
+    state = explorer.state  # opens at the block before the last: the last one's gradient is zero
+    assert state.layer == "encoder.layers.encoder_layer_10" and state.method == "Grad-CAM"
+    assert state.map_size == (14, 14) and state.heatmap.amax() == 1.0
+    expected = grad_cam(vit, explorer._cache["batch"], state.layer, classes=[state.class_index]).upsampled()[0, 0]
+    torch.testing.assert_close(state.heatmap, expected, atol=1e-5, rtol=1e-5)
+    explorer.class_picker.value = explorer.class_picker.options[1][1]  # a class change: no forward pass
+    assert explorer.forward_passes == 1 and count_hooks(vit.model) == 0
+
+
 # --- Notebook 05 quotes the explorer's labels: every quote must be a label the explorer really shows ---
 
 EXPLORER_NOTEBOOKS = {

@@ -22,7 +22,12 @@ never from a relative path (a path string would have to differ, ``../../images/`
 ``../images/``, which ``tools/ko_parity.py`` only accepts as that one extra ``../``).
 README.ko.md gets the Korean table between ``<!-- notebook-table-ko:start -->`` and
 ``<!-- notebook-table-ko:end -->`` (a "coming soon" sentence while notebooks/ko is empty).
-``--check`` covers both languages.
+``--check`` covers both languages, and one more thing no sync can fix: every ``#anchor`` link
+(``[text](#anchor)``, ``[text](06_weakly_supervised_localization.ipynb#threshold-rule)``) in the
+notebooks, the READMEs and docs/ must point at a heading or an ``<a id="...">`` that exists. A
+notebook's headings get JupyterLab's anchors (the heading's text, spaces -> ``-``, case kept: "## The
+threshold sweep" -> ``#The-threshold-sweep``); a Markdown file's get GitHub's (lower case, punctuation
+other than ``-`` and ``_`` dropped, spaces -> ``-``: ``#the-threshold-sweep``).
 """
 
 from __future__ import annotations
@@ -273,17 +278,92 @@ def stale_files(url: str) -> list[str]:
     return stale
 
 
+# --- #anchor links: every one must land on a heading or an <a id="..."> of its target file ---
+LINK_WITH_ANCHOR = re.compile(r"\]\(([^)\s#]*)#([^)\s]+)\)")  # [text](file#anchor) or [text](#anchor)
+HTML_ANCHOR = re.compile(r"""<a\s[^>]*\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+
+
+def anchor_files() -> list[Path]:
+    """The files whose #anchor links are checked: every notebook (both languages), the READMEs, docs/."""
+    files = sorted(NOTEBOOKS.glob("*.ipynb")) + korean_notebooks() + [README, README_KO]
+    return [path for path in files + sorted((ROOT / "docs").glob("*.md")) if path.exists()]
+
+
+def markdown_of(path: Path) -> list[str]:
+    """The Markdown a reader sees: a notebook's markdown cells, or a .md file's whole text."""
+    if path.suffix != ".ipynb":
+        return [path.read_text()]
+    cells = json.loads(path.read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"]
+
+
+def heading_texts(markdown: str) -> list[str]:
+    """The text of each ATX heading ("## The `iou` sweep" -> "The iou sweep"), code fences left out."""
+    texts, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        match = None if fenced else re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", match.group(1))  # a link reads as its text
+            texts.append(re.sub(r"<[^>]+>|[`*]", "", text).strip())  # tags, code and emphasis marks
+    return texts
+
+
+def jupyterlab_anchor(heading: str) -> str:
+    """JupyterLab's id for a heading in a notebook: its text with spaces -> '-', case kept."""
+    return heading.replace(" ", "-")
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's id for a heading in a Markdown file: lower case, only letters, digits, '-' and '_', spaces -> '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def anchors_in(path: Path) -> set[str]:
+    """Every #anchor a link into ``path`` may name: its headings' ids and its <a id/name="..."> anchors."""
+    make_id = jupyterlab_anchor if path.suffix == ".ipynb" else github_anchor
+    found = set()
+    for markdown in markdown_of(path):
+        found.update(make_id(text) for text in heading_texts(markdown))
+        found.update(HTML_ANCHOR.findall(markdown))
+    return found
+
+
+def broken_anchors(files: list[Path] | None = None) -> list[str]:
+    """One line per #anchor link in ``files`` (default :func:`anchor_files`) whose target has no such anchor."""
+    broken, known = [], {}
+    for path in anchor_files() if files is None else files:
+        for markdown in markdown_of(path):
+            for target, anchor in LINK_WITH_ANCHOR.findall(markdown):
+                if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https://..., mailto:: not ours to check
+                    continue
+                linked = (path.parent / target).resolve() if target else path.resolve()
+                where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: ({target}#{anchor})"
+                if not linked.is_file():
+                    broken.append(f"{where}: no file {target}")
+                    continue
+                if linked not in known:
+                    known[linked] = anchors_in(linked)
+                if anchor not in known[linked]:
+                    broken.append(f"{where}: {linked.name} has no heading or <a id> with that anchor")
+    return broken
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if out of date")
     args = parser.parse_args(argv)
     url = repository_url()
     if args.check:
-        stale = stale_files(url)
+        stale, broken = stale_files(url), broken_anchors()
         if stale:
             print("out of date (run python tools/sync_links.py):", ", ".join(stale))
+        for line in broken:
+            print("broken anchor link:", line)
+        if stale or broken:
             return 1
-        print("badges, setup cells and README table agree with", url)
+        print("badges, setup cells and README table agree with", url, "and every #anchor link lands on its heading")
         return 0
     changed = [str(p.relative_to(ROOT)) for p in sorted(NOTEBOOKS.glob("*.ipynb")) if sync_notebook(p, url)]
     changed += [str(p.relative_to(ROOT)) for p in sorted(NOTEBOOKS_KO.glob("*.ipynb")) if sync_notebook(p, url, "ko")] if NOTEBOOKS_KO.is_dir() else []
