@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Grad-CAM at a Vision Transformer's block: ours (one reshape inside the hook) against pytorch-grad-cam.
+"""Grad-CAM at a Vision Transformer's block: ours (one reshape inside the hook) against pytorch-grad-cam and torchcam.
 
     .venv/bin/python benchmarks/vit_gradcam.py [--repeats 5] [--batch-sizes 1 4] [--device cpu]
 
@@ -10,10 +10,10 @@ For each batch size it times (median of --repeats runs, the actions taking turns
 * a plain forward pass (torch.inference_mode): the reference, 1.00x;
 * our Grad-CAM at block 11 (``encoder.layers.encoder_layer_10``: the last block's gradient is zero for
   this class-token head) for the top-1 and top-5 classes, maps upsampled to 224x224 and normalised;
-* pytorch-grad-cam's ``GradCAM`` with the ``reshape_transform`` of its ViT tutorial, the same classes
-  (one call per class: it takes one target per image), after checking that its maps equal ours
-  (Pearson r >= 0.99 per map after the same normalisation), else it is reported and not timed.
-torchcam is not timed: it reads tokens (B, N, D) as (B, C, L) and gives no patch grid (tests/test_gradcam.py).
+* pytorch-grad-cam's ``GradCAM`` with the ``reshape_transform`` of its ViT tutorial, and torchcam's
+  ``GradCAM`` with the same ``reshape_transform`` (without one it reads tokens (B, N, D) as (B, C, L)), the
+  same classes, one call per class (each takes one class per image), after checking that their maps equal
+  ours (Pearson r >= 0.99 per map after the same normalisation), else reported and not timed.
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ TOP_KS = (1, 5)
 MIN_CORRELATION = 0.99
 
 
+def reshape_transform(tokens: torch.Tensor, h: int = 14, w: int = 14) -> torch.Tensor:
+    """The peers' documented ViT reshape: drop the class token, tokens (B, 1 + h*w, D) -> (B, D, h, w)."""
+    return tokens[:, 1:, :].reshape(tokens.size(0), h, w, tokens.size(2)).permute(0, 3, 1, 2)
+
+
 def pytorch_grad_cam_run(model: nn.Module, images: torch.Tensor, top: torch.Tensor):
     """pytorch-grad-cam's GradCAM with its ViT reshape_transform: (B, n, 224, 224), one call per class."""
     import numpy as np
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    def reshape_transform(tokens, h=14, w=14):  # drop the class token, tokens -> (B, D, h, w)
-        return tokens[:, 1:, :].reshape(tokens.size(0), h, w, tokens.size(2)).permute(0, 3, 1, 2)
 
     module = dict(model.named_modules())[LAYER]
 
@@ -59,6 +61,26 @@ def pytorch_grad_cam_run(model: nn.Module, images: torch.Tensor, top: torch.Tens
         return torch.from_numpy(np.stack(maps, 1))  # (B, n, 224, 224)
 
     return run
+
+
+def torchcam_run(model: nn.Module, images: torch.Tensor, top: torch.Tensor):
+    """torchcam's GradCAM with the same reshape_transform: (B, n, 14, 14), one class per image per call."""
+    from torchcam.methods import GradCAM
+
+    n = top.shape[1]
+
+    def run():
+        with GradCAM(model, target_layer=LAYER, reshape_transform=reshape_transform) as extractor:
+            scores = model(images)  # (B, K), with the graph
+            maps = [extractor(class_idx=column.tolist(), scores=scores, normalized=False, retain_graph=i < n - 1)[0]
+                    for i, column in enumerate(top.T)]
+        model.zero_grad(set_to_none=True)
+        return torch.stack(maps, 1)  # (B, n, 14, 14)
+
+    return run
+
+
+PEERS = {"pytorch-grad-cam": ("pytorch_grad_cam", pytorch_grad_cam_run), "torchcam": ("torchcam", torchcam_run)}
 
 
 def main() -> None:
@@ -75,12 +97,13 @@ def main() -> None:
     model = classifier.model
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
     print(f"model: {classifier.description}; Grad-CAM at {LAYER} (block 11)")
-    try:
-        import pytorch_grad_cam  # noqa: F401
-        have_peer = True
-    except ImportError as error:
-        print(f"skipped pytorch-grad-cam: not installed ({error}); pip install -e '.[bench]' to compare")
-        have_peer = False
+    peers = {}
+    for peer, (module_name, factory) in PEERS.items():
+        try:
+            __import__(module_name)
+            peers[peer] = factory
+        except ImportError as error:
+            print(f"skipped {peer}: not installed ({error}); pip install -e '.[bench]' to compare")
 
     for batch_size in args.batch_sizes:
         images = sample_batch(classifier, batch_size, device)  # (B, 3, 224, 224)
@@ -96,11 +119,11 @@ def main() -> None:
         for k in TOP_KS:
             top = logits.topk(k, dim=-1).indices  # (B, k)
             actions[f"ours: Grad-CAM top-{k}"] = lambda top=top: grad_cam(classifier, images, LAYER, top).upsampled()
-            if have_peer:
-                run = pytorch_grad_cam_run(model, images, top)
-                ours = grad_cam(classifier, images, LAYER, top).maps
+            ours = grad_cam(classifier, images, LAYER, top).maps  # (B, k, 14, 14)
+            for peer, factory in peers.items():
+                run = factory(model, images, top)
                 r = min_correlation(common_form(ours, 224), common_form(run(), 224))
-                label = f"pytorch-grad-cam GradCAM top-{k} ({k} call{'s' if k > 1 else ''})"
+                label = peer_label(peer, k)
                 if r >= MIN_CORRELATION:
                     actions[label], notes[label] = run, f"min r {r:.5f}"
                 else:
@@ -112,9 +135,14 @@ def main() -> None:
         for label, ms in times.items():
             print(f"  {label:<44} {ms:>9.1f} {ms / base:>7.2f}  {notes.get(label, ''):>12}")
         for k in TOP_KS:
-            peer = f"pytorch-grad-cam GradCAM top-{k} ({k} call{'s' if k > 1 else ''})"
-            if peer in times:
-                print(f"  top-{k}: pytorch-grad-cam / ours = {times[peer] / times[f'ours: Grad-CAM top-{k}']:.2f}x")
+            for peer in peers:
+                if peer_label(peer, k) in times:
+                    ratio = times[peer_label(peer, k)] / times[f"ours: Grad-CAM top-{k}"]
+                    print(f"  top-{k}: {peer} / ours = {ratio:.2f}x")
+
+
+def peer_label(peer: str, k: int) -> str:
+    return f"{peer} GradCAM top-{k} ({k} call{'s' if k > 1 else ''})"
 
 
 if __name__ == "__main__":

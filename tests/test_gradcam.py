@@ -843,9 +843,9 @@ def test_grad_cam_at_a_transformer_block_equals_pytorch_grad_cams_reshape_transf
         model.zero_grad(set_to_none=True)
 
 
-def test_torchcam_does_not_read_tokens_as_a_grid():
-    """torchcam 0.5 takes (B, N, D) for (B, C, L): its "map" is a vector over the D features, not the patches.
-    If this ever changes, compare it with ours as pytorch-grad-cam is compared above."""
+def test_torchcam_without_a_reshape_transform_does_not_read_tokens_as_a_grid():
+    """Without a ``reshape_transform`` torchcam 0.5 takes (B, N, D) for (B, C, L): its "map" is a vector over
+    the D features, not the patches; ours needs none. (With one it agrees with ours: tests/test_vit.py.)"""
     from torchcam.methods import GradCAM
 
     model, images = tiny_vit(), torch.randn(2, 3, 64, 64)
