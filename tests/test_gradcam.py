@@ -905,3 +905,19 @@ def test_vit_b_16_is_read_as_14_by_14_patches_with_its_blocks_as_stages():
     assert result.layer == "encoder.layers.encoder_layer_10"  # the default: the block before the last
     assert result.maps.shape == (1, 1, 14, 14) and result.maps.amax() > 0
     assert_clean(classifier.model)
+
+
+def test_every_method_of_the_table_reads_a_transformer_block_through_the_same_reshape():
+    model, images = tiny_vit(), torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    results = cam_family(model, images, BLOCK.format(1), [[3], [5]], methods=list(METHODS), progress=False)
+    assert list(results) == list(METHODS)
+    for method, result in results.items():
+        assert result.tokens == TokenGrid(prefix=1, grid=(4, 4)), method
+        assert result.maps.shape == (2, 1, 4, 4) and torch.isfinite(result.maps).all(), method
+    assert torch.equal(results["gradcam"].maps, grad_cam(model, images, BLOCK.format(1), [[3], [5]]).maps)
+    # HiResCAM by hand on the reshaped tokens: ReLU(sum_k g_k(x, y) A_k(x, y)) at each patch.
+    logits, features = forward_for_gradcam(model, images, BLOCK.format(1))
+    gradients = score_gradients(features[BLOCK.format(1)], logits.gather(1, torch.tensor([[3], [5]])))
+    by_hand = (gradients[:, 0] * features[BLOCK.format(1)].detach()).sum(dim=1).clamp_min(0)  # (2, 4, 4)
+    assert torch.allclose(results["hirescam"].maps[:, 0], by_hand, atol=1e-6)
+    assert_clean(model)
