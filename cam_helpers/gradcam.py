@@ -73,7 +73,7 @@ __all__ = [
     "Method", "Evidence", "METHODS", "GRADIENT_METHODS", "GradCAMResult", "grad_cam", "cam_family", "fused_layer_cam",
     "forward_for_gradcam", "grad_cam_from_features", "grad_cam_from_activations", "score_gradients", "maps_from_weights",
     "grad_cam_plus_plus_weights", "xgrad_cam_weights", "layer_cam_maps", "hires_cam_maps", "score_cam_weights",
-    "default_layer", "TokenGrid",
+    "default_layer", "method_key", "TokenGrid",
 ]
 
 LayerSpec = str | nn.Module
@@ -623,22 +623,25 @@ def _names(classifier: Classifier | None, index: torch.Tensor) -> list[list[str]
     return [[classifier.class_names[i] for i in row] for row in index.tolist()]
 
 
-def _check_methods(methods: str | Sequence[str]) -> list[str]:
-    """The methods as :data:`METHODS` names them, each once; "Grad-CAM++" or "score_cam" count too."""
+def method_key(method: str) -> str:
+    """The :data:`METHODS` key of one method name: "Grad-CAM++" -> "gradcam++", "score_cam" -> "scorecam";
+    an unknown name raises a ValueError with the closest names and the choices."""
     allowed = tuple(METHODS)  # read at the call: a row added to METHODS is a method at once
-    if isinstance(methods, str):
-        methods = [methods]
-    chosen = []
-    for method in methods:
-        key = str(method).lower().replace("-", "").replace("_", "")
-        if key not in allowed:
-            hint = did_you_mean(str(method), list(allowed))
-            raise ValueError(f"unknown CAM method {method!r}.{hint} Choose from: {', '.join(allowed)}.")
-        if key not in chosen:
-            chosen.append(key)
-    if not chosen:
-        raise ValueError(f"choose at least one method from: {', '.join(allowed)}")
-    return chosen
+    if not isinstance(method, str):
+        raise ValueError(f"a CAM method is one name, e.g. 'gradcam'; got {method!r}. Choose from: {', '.join(allowed)}.")
+    key = method.lower().replace("-", "").replace("_", "")
+    if key not in allowed:
+        hint = did_you_mean(method, list(allowed))
+        raise ValueError(f"unknown CAM method {method!r}.{hint} Choose from: {', '.join(allowed)}.")
+    return key
+
+
+def _check_methods(methods: str | Sequence[str]) -> list[str]:
+    """The methods as :data:`METHODS` names them (:func:`method_key`), each once."""
+    keys = [method_key(methods)] if isinstance(methods, str) else [method_key(str(m)) for m in methods]
+    if not keys:
+        raise ValueError(f"choose at least one method from: {', '.join(METHODS)}")
+    return list(dict.fromkeys(keys))  # each once, in the order asked
 
 
 def _check_images(images: torch.Tensor) -> None:

@@ -35,7 +35,7 @@ from torch import nn
 
 from .classifier import Classifier
 from .exercises import Text  # a message in English and Korean, shown in the language set_language chose
-from .gradcam import METHODS, _check_methods, cam_family, forward_for_gradcam, score_gradients
+from .gradcam import METHODS, cam_family, forward_for_gradcam, method_key, score_gradients
 from .hooks import eval_mode, resolve_layer
 from .localization import tuned_box_hits
 from .metrics import curve_area, deletion_curve, insertion_curve
@@ -43,7 +43,7 @@ from .names import did_you_mean
 from .synthetic import SyntheticShapes
 from .tokens import TokenGrid
 
-__all__ = ["LayerRow", "LayerTable", "compare_layers", "COLUMNS"]
+__all__ = ["LayerRow", "LayerTable", "compare_layers", "gradient_norms", "COLUMNS"]
 
 MapFunction = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, H, W) -> maps (B, h, w) or (B, 1, h, w)
 
@@ -223,7 +223,7 @@ def compare_layers(
 
     rows = []
     with eval_mode(network):  # batch norm and dropout as at test time, whatever mode the model was in
-        norms = _gradient_norms(model, test_images, test_labels, layers, tokens) if layers else {}  # {layer: norm}
+        norms = gradient_norms(model, test_images, test_labels, layers, tokens=tokens) if layers else {}  # {layer: norm}
         for layer in layers:
             val_maps = _true_class_maps(model, val_images, val_labels, layer, method, tokens)  # (V, h, w)
             test_maps = _true_class_maps(model, test_images, test_labels, layer, method, tokens)  # (N, h, w)
@@ -232,7 +232,7 @@ def compare_layers(
             val_maps = _extra_maps(name, make_maps, val_images)  # (V, h, w)
             test_maps = _extra_maps(name, make_maps, test_images)  # (N, h, w)
             rows.append(row(name, val_maps, test_maps, None))
-    return LayerTable(rows, METHODS[_method_key(method)].label, len(validation), len(test), time.perf_counter() - start)
+    return LayerTable(rows, METHODS[method_key(method)].label, len(validation), len(test), time.perf_counter() - start)
 
 
 # --- the measurements ---
@@ -244,14 +244,16 @@ def _true_class_maps(
 ) -> torch.Tensor:
     """The method's maps of each image's true class at ``layer``: (B, 3, H, W) -> (B, h, w)."""
     result = cam_family(model, images, layer, labels.view(-1, 1), methods=[method], tokens=tokens, progress=False)
-    return result[_method_key(method)].maps[:, 0]  # (B, 1, h, w) -> (B, h, w)
+    return result[method_key(method)].maps[:, 0]  # (B, 1, h, w) -> (B, h, w)
 
 
-def _gradient_norms(
+def gradient_norms(
     model: nn.Module | Classifier, images: torch.Tensor, labels: torch.Tensor, layers: Sequence[str],
-    tokens: TokenGrid | tuple[int, int] | None,
+    *, tokens: TokenGrid | tuple[int, int] | None = None,
 ) -> dict[str, float]:
-    """{layer: mean over the images of ||d y_c / d A||}, y_c the true class's logit, from ONE forward pass.
+    """{layer: mean over the images of ||d y_c / d A||}, y_c the logit of each image's class ``labels`` (B,),
+    A (B, C, h, w) the layer's output: ONE forward pass (:func:`cam_helpers.gradcam.forward_for_gradcam`),
+    then one backward pass per layer (:func:`cam_helpers.gradcam.score_gradients`).
 
     For a transformer block, A is its patch tokens read as a map (B, D, h, w): the class token is not part
     of it, so a block whose patch tokens never reach the head gets exactly 0.
@@ -303,14 +305,7 @@ def _check_request(
     repeated = [name for name in extra if name in layers] + [name for i, name in enumerate(layers) if name in layers[:i]]
     if repeated:
         raise ValueError(f"each row needs its own name; repeated: {', '.join(map(repr, repeated))}")
-    _method_key(method)
-
-
-def _method_key(method: str) -> str:
-    """The :data:`METHODS` key of ``method`` ("Grad-CAM" -> "gradcam"), or cam_family's clear error."""
-    if not isinstance(method, str):
-        raise ValueError(f"method must be one name, e.g. 'gradcam'; got {method!r}")
-    return _check_methods(method)[0]
+    method_key(method)
 
 
 def _check_column(column: str) -> None:

@@ -921,3 +921,14 @@ def test_every_method_of_the_table_reads_a_transformer_block_through_the_same_re
     by_hand = (gradients[:, 0] * features[BLOCK.format(1)].detach()).sum(dim=1).clamp_min(0)  # (2, 4, 4)
     assert torch.allclose(results["hirescam"].maps[:, 0], by_hand, atol=1e-6)
     assert_clean(model)
+
+
+def test_method_key_is_the_one_reading_of_a_method_name():
+    from cam_helpers.gradcam import method_key
+
+    assert [method_key(m) for m in ("Grad-CAM++", "score_cam", "LayerCAM", "gradcam")] == [
+        "gradcam++", "scorecam", "layercam", "gradcam"]
+    with pytest.raises(ValueError, match=r"unknown CAM method 'xgradcma'.*Did you mean 'xgradcam'"):
+        method_key("xgradcma")
+    with pytest.raises(ValueError, match=r"one name, e.g. 'gradcam'; got \['gradcam'\]"):
+        method_key(["gradcam"])
