@@ -75,6 +75,45 @@ TEXT = {
         "{name}의 크기는 {mb:.1f} MB입니다. 탐색기는 {limit:.0f} MB까지의 이미지만 받습니다. "
         "이미지를 줄이거나 더 작은 사진을 고르세요.",
     ),
+    # The in-browser explorer (tools/site/explorer, built by tools/build_explorer.py) reads this table too.
+    "web_title": ("CAM explorer in your browser", "브라우저에서 돌아가는 CAM 탐색기"),
+    "web_intro": (
+        "The network runs in this page: your photo is not uploaded anywhere, and the page keeps working "
+        "offline once it has loaded. The model is the offline EfficientNet-Lite0 of the notebooks, its weights "
+        "stored as float16 to halve the download: on every sample photo the top class is the notebook's, "
+        "the probabilities within half a percentage point.",
+        "신경망이 이 페이지 안에서 실행됩니다. 사진은 어디에도 올라가지 않고, 한 번 열린 뒤에는 "
+        "인터넷 없이도 동작합니다. 모델은 노트북이 오프라인에서 쓰는 EfficientNet-Lite0이고, 내려받을 크기를 "
+        "반으로 줄이려고 가중치를 float16(반정밀도)으로 저장했습니다. 예제 사진마다 1위 클래스는 노트북과 "
+        "같고, 확률 차이는 0.5%p 이내입니다.",
+    ),
+    "web_samples": ("Sample photos", "예제 사진"),
+    "web_pick": ("Choose a photo", "사진 고르기"),
+    "web_camera": ("Take a photo", "사진 찍기"),
+    "web_drop": ("or drop a photo anywhere on this page", "또는 이 페이지에 사진을 끌어다 놓으세요"),
+    "web_top": ("Top {k} classes: pick one to see its map", "상위 {k}개 클래스: 하나를 고르면 그 맵이 보입니다"),
+    "web_loading": ("Loading the network ({mb:.1f} MB) ...", "신경망을 불러오는 중 ({mb:.1f} MB) ..."),
+    "web_loading_gradcam": ("Loading the Grad-CAM graph ({mb:.1f} MB, once) ...",
+                            "Grad-CAM 그래프를 불러오는 중 ({mb:.1f} MB, 한 번만) ..."),
+    "web_running": ("Running the network ...", "신경망을 실행하는 중 ..."),
+    "web_ready": ("Ready: {ms:.0f} ms for this photo.", "준비됨: 이 사진에 {ms:.0f} ms."),
+    "web_no_runtime": (
+        "The explorer's runtime is missing from this build of the site (Node.js/npm was not available "
+        "when it was built). Open notebook 05 in Jupyter instead.",
+        "이 사이트 빌드에는 탐색기 런타임이 없습니다(빌드할 때 Node.js/npm이 없었습니다). "
+        "대신 Jupyter에서 노트북 05를 여세요.",
+    ),
+    "web_not_image": (
+        "{name} is not an image this browser can read (JPEG, PNG, WebP and GIF work).",
+        "{name}은(는) 이 브라우저가 읽을 수 있는 이미지가 아닙니다(JPEG, PNG, WebP, GIF는 됩니다).",
+    ),
+    "web_big_jpeg": (
+        "This photo is big: Python decodes it at a reduced size inside the JPEG decoder, which a browser "
+        "cannot do, so the numbers here may differ slightly from the notebook's for this photo.",
+        "큰 사진입니다: Python은 JPEG 디코더 안에서 줄여서 읽지만 브라우저는 그렇게 할 수 없어서, "
+        "이 사진의 숫자는 노트북과 조금 다를 수 있습니다.",
+    ),
+    "web_map_alt": ("The map of {name} over the photo", "사진 위에 겹친 {name}의 맵"),
     "error": (
         "<b>Something went wrong:</b> {detail}<br>The explorer still works: pick another image or class.",
         "<b>문제가 생겼습니다:</b> {detail}<br>탐색기는 계속 쓸 수 있습니다: "

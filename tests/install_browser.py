@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Make sure a Chromium for the browser test exists; install Debian's package when we can.
+"""Make sure a Chromium for the browser tests exists (install Debian's package when we can), and
+onnxruntime-web for the in-browser explorer (`npm ci` from the committed package-lock.json).
 
-Called by `python3 quickstart.py test` before pytest. Never fails the run: without
-Chromium the browser test skips and says how to get one.
+Called by `python3 quickstart.py test` before pytest. Never fails the run: without Chromium
+or Node.js the browser tests skip and say how to get them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,26 @@ def find_chromium() -> str | None:
     return found or shutil.which("chromium")
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIME = os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist", "ort.wasm.min.js")
+
+
+def install_explorer_runtime() -> None:
+    """`npm ci` once (the explorer's tests and the site build copy onnxruntime-web from node_modules)."""
+    if os.path.exists(RUNTIME):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print("explorer test: no Node.js/npm found; the in-browser explorer's tests will be skipped. "
+              "Install Node.js (it brings npm) to run them.")
+        return
+    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
+    if done.returncode != 0:
+        print("explorer test: `npm ci` failed; the in-browser explorer's tests will be skipped.")
+
+
 def main() -> int:
+    install_explorer_runtime()
     if find_chromium():
         return 0
     can_apt = sys.platform.startswith("linux") and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0

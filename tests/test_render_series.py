@@ -120,7 +120,7 @@ def test_render_a_small_notebook_executes_it_with_figures_inline(tmp_path):
         code("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()"),
     )
     out = tmp_path / "site"
-    assert render_series.main(["--out", str(out), str(source)]) == 0
+    assert render_series.main(["--out", str(out), "--no-explorer", str(source)]) == 0
     page = (out / "99_tiny.html").read_text()
     assert "total=1.750" in page  # the executed cell's output, not in the source
     assert "total=1.750" not in source.read_text()
@@ -145,7 +145,7 @@ def test_navigation_language_switch_and_badges_without_execution(tmp_path):
     write_notebook(notebooks / "02_third.ipynb", md("# 02 · Third\n> the third one"))
     write_notebook(notebooks / "ko" / "00_first.ipynb", md("# 00 · 처음\n> 첫 번째"))
     out = tmp_path / "site"
-    assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute"]) == 0
+    assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute", "--no-explorer"]) == 0
 
     first, second, third = ((out / f"{n}.html").read_text() for n in ("00_first", "01_second", "02_third"))
     korean = (out / "ko" / "00_first.html").read_text()
@@ -215,7 +215,7 @@ def test_a_title_without_its_number_gets_it_once(tmp_path):
 def test_a_page_that_would_load_from_another_site_fails_the_build(tmp_path, capsys):
     notebooks = tmp_path / "notebooks"
     write_notebook(notebooks / "00_remote.ipynb", md("# 00 · Remote\n<script src=\"https://cdn.example/x.js\"></script>"))
-    assert render_series.main(["--out", str(tmp_path / "site"), "--source", str(notebooks), "--no-execute"]) == 1
+    assert render_series.main(["--out", str(tmp_path / "site"), "--source", str(notebooks), "--no-execute", "--no-explorer"]) == 1
     assert "https://cdn.example/x.js" in capsys.readouterr().err
 
 
@@ -246,7 +246,7 @@ def built_site(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(render_series, "render_page", execute_english_only)
-        assert render_series.main(["--out", str(out), "--only", FORMULA_NOTEBOOK]) == 0
+        assert render_series.main(["--out", str(out), "--only", FORMULA_NOTEBOOK, "--no-explorer"]) == 0
     assert (out / "ko" / f"{FORMULA_NOTEBOOK}.html").exists()  # the Korean page is there, for the language switch
     return out
 
@@ -337,3 +337,21 @@ def test_a_built_page_reads_offline_in_a_real_browser(local_server, tmp_path):
         finally:
             browser.close()
     assert left_home == [], f"requests that left 127.0.0.1: {left_home}"
+
+
+def test_the_site_build_adds_the_in_browser_explorer(tmp_path, monkeypatch):
+    """render_series builds explorer.html into the same folder (tools/build_explorer.py, tested in
+    tests/test_build_explorer.py and tests/test_explorer_page.py); --no-explorer leaves it out."""
+    import build_explorer
+
+    notebooks = tmp_path / "notebooks"
+    write_notebook(notebooks / "00_first.ipynb", md("# 00 · First\n> the first one"))
+    calls = []
+    monkeypatch.setattr(build_explorer, "build_site_explorer", lambda out, pages: calls.append((out, pages)) or [])
+    out = tmp_path / "site"
+    assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute"]) == 0
+    assert len(calls) == 1 and calls[0][0] == out and [p.href for p in calls[0][1]["en"]] == ["00_first.html"]
+    assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute", "--no-explorer"]) == 0
+    assert len(calls) == 1
+    # every page's sidebar links to it
+    assert 'href="explorer.html"' in (out / "00_first.html").read_text()

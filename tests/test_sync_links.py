@@ -181,3 +181,19 @@ def test_check_fails_on_a_broken_anchor(repo, capsys):
     capsys.readouterr()
     assert sync_links.main(["--check"]) == 1
     assert "broken anchor link: notebooks/02_gap_pipeline.ipynb: (06_weakly_supervised_localization.ipynb#threshold)" in capsys.readouterr().out
+
+
+def test_site_links_follow_the_repository_after_a_fork(repo, capsys):
+    """The explorer's address (GitHub Pages) is rewritten from pyproject's Repository like the badges."""
+    assert "https://cam-notebooks.github.io/cam-notebooks/explorer.html" in (repo / "README.md").read_text()
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("github.com/cam-notebooks/cam-notebooks",
+                                                       "github.com/Some-Teacher/cam-fork"))
+    assert sync_links.main(["--check"]) == 1
+    assert "README.md" in capsys.readouterr().out
+    assert sync_links.main([]) == 0
+    for readme in ("README.md", "README.ko.md"):
+        text = (repo / readme).read_text()
+        assert "https://some-teacher.github.io/cam-fork/explorer.html" in text  # Pages lower-cases the owner
+        assert "cam-notebooks.github.io" not in text
+    assert sync_links.main(["--check"]) == 0

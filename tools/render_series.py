@@ -48,6 +48,7 @@ LANGUAGE_NAMES = {"en": "English", "ko": "한국어"}
 WORDS = {
     "en": {"series": "The series", "search": "Search the series", "page": "On this page", "previous": "Previous", "next": "Next",
            "home": "Start page", "path": "The path through the series",
+           "explorer": "Open the explorer in your browser",
            "intro": "Class Activation Maps, explained with live tensors: every shape printed from a real "
                     "network, every identity checked with an assert you can read.",
            "offline": "This site works offline: the pages were executed when the site was built, and "
@@ -57,6 +58,7 @@ WORDS = {
                      "(links at the top of the page) or in JupyterLab to use it."},
     "ko": {"series": "시리즈", "search": "시리즈 검색", "page": "이 페이지", "previous": "이전", "next": "다음",
            "home": "시작 페이지", "path": "시리즈의 순서",
+           "explorer": "브라우저에서 탐색기 열기",
            "intro": "살아 있는 텐서로 설명하는 Class Activation Map.",
            "offline": "이 사이트는 오프라인에서도 동작합니다.",
            "gallery": "사진 한 장, 두 클래스의 CAM, 네트워크의 네 깊이에서 본 한 클래스.",
@@ -156,11 +158,13 @@ def header_html(page_href: str, language: str, twin_href: str | None) -> str:
             f'<span class="site-spacer"></span>{switch}</header>')
 
 
-def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[int, str, str]], language: str) -> str:
-    """The search, the series (an unnumbered list: each title carries its number, "00 · Start here") and
-    the page's sections."""
+def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[int, str, str]], language: str,
+                 current_href: str | None = None) -> str:
+    """The search, the series (an unnumbered list: each title carries its number, "00 · Start here"),
+    the in-browser explorer and the page's sections. ``current_href``: the page's site path when it is
+    not a notebook (the landing page, the explorer)."""
     words = WORDS[language]
-    here = current.href if current else ("ko/index.html" if language == "ko" else "index.html")
+    here = current.href if current else current_href or ("ko/index.html" if language == "ko" else "index.html")
     items = []
     for page in pages:
         mark = ' class="current" aria-current="page"' if current is not None and page.href == current.href else ""
@@ -175,7 +179,11 @@ def sidebar_html(current: Page | None, pages: list[Page], sections: list[tuple[i
             f'<li class="level-{level}"><a href="#{html.escape(anchor)}">{text}</a></li>' for level, anchor, text in sections
         )
         toc = f'<h2>{words["page"]}</h2><ul class="site-page-toc">{entries}</ul>'
-    return (f'<nav class="site-sidebar" aria-label="{words["series"]}">{search}<h2>{words["series"]}</h2>'
+    explorer_href = "ko/explorer.html" if language == "ko" else "explorer.html"
+    mark = ' aria-current="page"' if here == explorer_href else ""
+    explorer = (f'<p class="site-explorer-link"><a href="{relative(explorer_href, here)}"{mark}>'
+                f'{words["explorer"]}</a></p>')
+    return (f'<nav class="site-sidebar" aria-label="{words["series"]}">{search}{explorer}<h2>{words["series"]}</h2>'
             f'<ul class="site-toc">{"".join(items)}</ul>{toc}</nav>')
 
 
@@ -318,6 +326,10 @@ def write_search_index(out_dir: Path, pages: dict[str, list[Page]]) -> None:
             if built.exists():
                 for _, anchor, text in HEADING.findall(built.read_text(encoding="utf-8")):
                     entries.append({"href": page.href, "title": page.title, "section": plain_text(text), "anchor": anchor})
+    for language, href in (("en", "explorer.html"), ("ko", "ko/explorer.html")):
+        if (out_dir / href).exists():  # the in-browser explorer (tools/build_explorer.py), found by its name
+            index.setdefault(language, []).append({"href": href, "title": WORDS[language]["explorer"], "section": "",
+                                                   "anchor": "", "text": ""})
     script = "window.SITE_SEARCH = " + json.dumps(index, ensure_ascii=False).replace("</", "<\\/") + ";\n"
     (out_dir / "search-index.js").write_text(script, encoding="utf-8")
     shutil.copy2(SITE_FILES / "search.js", out_dir / "search.js")
@@ -349,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="build only this notebook (name without .ipynb; repeat for more); navigation still lists all")
     parser.add_argument("--no-execute", action="store_true", help="render the notebooks as they are, without running them")
     parser.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    parser.add_argument("--no-explorer", action="store_true",
+                        help="leave out the in-browser explorer (tools/build_explorer.py: ONNX export, onnxruntime-web)")
     parser.add_argument("notebooks", nargs="*", help="notebook files that make the series (default: all in --source)")
     args = parser.parse_args(argv)
 
@@ -392,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
             text = landing_html(language, pages, gallery)
             check_offline(text, index.name)
             index.write_text(text, encoding="utf-8")
+    if not args.no_explorer:
+        import build_explorer  # beside this file
+
+        start = time.perf_counter()
+        built = build_explorer.build_site_explorer(out_dir, pages)
+        print(f"{', '.join(str(p.relative_to(out_dir)) for p in built)}: the in-browser explorer, built in "
+              f"{time.perf_counter() - start:.1f} s", flush=True)
     write_search_index(out_dir, pages)
     print(f"site: {out_dir / 'index.html'} ({time.perf_counter() - total:.1f} s)")
     if failed:

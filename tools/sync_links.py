@@ -22,6 +22,9 @@ never from a relative path (a path string would have to differ, ``../../images/`
 ``../images/``, which ``tools/ko_parity.py`` only accepts as that one extra ``../``).
 README.ko.md gets the Korean table between ``<!-- notebook-table-ko:start -->`` and
 ``<!-- notebook-table-ko:end -->`` (a "coming soon" sentence while notebooks/ko is empty).
+Links to the published site (GitHub Pages, ``https://OWNER.github.io/NAME/...``, e.g. the in-browser
+explorer) are rewritten to the repository's owner and name wherever they appear in the notebooks'
+markdown, the READMEs and docs/.
 ``--check`` covers both languages, and one more thing no sync can fix: every ``#anchor`` link
 (``[text](#anchor)``, ``[text](06_weakly_supervised_localization.ipynb#threshold-rule)``) in the
 notebooks, the READMEs and docs/ must point at a heading or an ``<a id="...">`` that exists. A
@@ -74,6 +77,31 @@ def binder_url(url: str, notebook: str) -> str:
     """``notebook`` is a file name in notebooks/, or ``ko/NAME`` for a Korean twin."""
     labpath = "notebooks/" + notebook
     return f"https://mybinder.org/v2/gh/{owner_and_name(url)}/{BRANCH}?labpath={labpath.replace('/', '%2F')}"
+
+
+def site_url(url: str) -> str:
+    """The series' site on GitHub Pages (published by .github/workflows/pages.yml)."""
+    owner, name = owner_and_name(url).split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
+SITE_LINK = re.compile(r"https://[A-Za-z0-9-]+\.github\.io/[A-Za-z0-9._-]+/")
+
+
+def site_link_files() -> list[Path]:
+    """Where links to the published site may appear: notebooks (both languages), READMEs, docs/."""
+    files = sorted(NOTEBOOKS.glob("*.ipynb")) + korean_notebooks() + [README, README_KO]
+    return [path for path in files + sorted((ROOT / "docs").glob("*.md")) if path.exists()]
+
+
+def sync_site_links(path: Path, url: str) -> bool:
+    """Point every site link in ``path`` at this repository's site; True if the file changed."""
+    text = path.read_text(encoding="utf-8")
+    updated = SITE_LINK.sub(site_url(url), text)
+    if updated == text:
+        return False
+    path.write_text(updated, encoding="utf-8")
+    return True
 
 
 def korean_name(name: str) -> str:
@@ -268,6 +296,9 @@ def stale_files(url: str) -> list[str]:
             shutil.copy(path, copy)
             if sync_notebook(copy, url, language):
                 stale.append(str(path.relative_to(ROOT)))
+    stale += [str(path.relative_to(ROOT)) for path in site_link_files()
+              if SITE_LINK.sub(site_url(url), path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8")
+              and str(path.relative_to(ROOT)) not in stale]
     text = README.read_text()
     if TABLE_START in text and f"{TABLE_START}\n{readme_table(url)}\n{TABLE_END}" not in text:
         stale.append("README.md")
@@ -371,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         changed.append("README.md")
     if sync_readme_ko(url):
         changed.append(str(README_KO.relative_to(ROOT)))
+    changed += [str(p.relative_to(ROOT)) for p in site_link_files() if sync_site_links(p, url)
+                and str(p.relative_to(ROOT)) not in changed]
     print("updated:", ", ".join(changed) if changed else "nothing (already in sync)")
     return 0
 
