@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"first inner-layer Grad-CAM  {median(browser['gradcam_first']):8.0f} ms   (target <= 1000)")
     print(f"later Grad-CAM (new class)  {median(browser['gradcam_later']):8.0f} ms   (target <= 400)")
     print(f"download, CAM view          {sizes['cam_view'] / 1e6:8.1f} MB gzip (target <= 15); "
-          f"Grad-CAM graph {sizes['gradcam'] / 1e6:.1f} MB on demand")
+          f"Grad-CAM graph {sizes['gradcam'] / 1e3:.0f} kB more")
     print()
     print("new photo (ms)      browser   Python ort   ratio   ort 1 thread   ratio   torch forward")
     ratios = []

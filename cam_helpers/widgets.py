@@ -35,7 +35,7 @@ from .viz import overlay
 
 __all__ = ["CAMExplorer", "ExplorerState", "MAX_UPLOAD_BYTES"]
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: phone photos fit, accidents do not
+MAX_UPLOAD_BYTES = 20_000_000  # 20 MB (as the message prints it): phone photos fit, accidents do not
 TOP_CLASSES = 10
 DISPLAY_SIZE = 336  # pixels on screen (the model sees 224x224)
 COLORMAPS = ["jet", "inferno", "viridis", "magma", "gray"]
@@ -58,7 +58,7 @@ TEXT = {
     "box": ("Box from map", "맵에서 상자 만들기"),
     "threshold": ("Threshold", "임계값"),
     "cam": ("CAM", "CAM"),
-    "cam_exact": ("CAM (exact)", "CAM (정확히)"),  # the map IS CAM here (not Grad-CAM standing in for it)
+    "cam_exact": ("CAM (exact)", "정확한 CAM"),  # the map IS CAM here (not Grad-CAM standing in for it)
     "gradcam": ("Grad-CAM", "Grad-CAM"),
     "class_option": ("{name} ({probability:.1%})", "{name} ({probability:.1%})"),
     "layer_option": ("{stage} · {method} · {h}x{w}", "{stage} · {method} · {h}x{w}"),
@@ -77,31 +77,57 @@ TEXT = {
     ),
     # The in-browser explorer (tools/site/explorer, built by tools/build_explorer.py) reads this table too.
     "web_title": ("CAM explorer in your browser", "브라우저에서 돌아가는 CAM 탐색기"),
+    "web_skip": ("Skip to the explorer", "탐색기로 건너뛰기"),
     "web_intro": (
-        "The network runs in this page: your photo is not uploaded anywhere, and the page keeps working "
-        "offline once it has loaded. The model is the offline EfficientNet-Lite0 of the notebooks, its weights "
-        "stored as float16 to halve the download: on every sample photo the top class is the notebook's, "
-        "the probabilities within half a percentage point.",
-        "신경망이 이 페이지 안에서 실행됩니다. 사진은 어디에도 올라가지 않고, 한 번 열린 뒤에는 "
+        "The network runs in this page: your photo is not uploaded anywhere, and once the page has loaded "
+        "it keeps working offline. The model is the notebooks' offline EfficientNet-Lite0, its weights stored "
+        "as float16 to halve the download: on every sample photo its top class is the one notebook 05 shows "
+        "when it runs offline, the probabilities within half a percentage point. (On Colab the notebook uses "
+        "ResNet18, whose classes and maps differ.)",
+        "신경망이 이 페이지 안에서 실행됩니다. 사진은 어디에도 올라가지 않고, 페이지가 한 번 열린 뒤에는 "
         "인터넷 없이도 동작합니다. 모델은 노트북이 오프라인에서 쓰는 EfficientNet-Lite0이고, 내려받을 크기를 "
-        "반으로 줄이려고 가중치를 float16(반정밀도)으로 저장했습니다. 예제 사진마다 1위 클래스는 노트북과 "
-        "같고, 확률 차이는 0.5%p 이내입니다.",
+        "반으로 줄이려고 가중치를 float16(반정밀도)으로 저장했습니다. 예제 사진마다 1위 클래스는 노트북 05를 "
+        "오프라인으로 실행했을 때와 같고, 확률 차이는 0.5%p 이내입니다. (Colab에서는 노트북이 ResNet18을 "
+        "쓰므로 클래스와 맵이 다릅니다.)",
     ),
     "web_samples": ("Sample photos", "예제 사진"),
     "web_pick": ("Choose a photo", "사진 고르기"),
     "web_camera": ("Take a photo", "사진 찍기"),
     "web_drop": ("or drop a photo anywhere on this page", "또는 이 페이지에 사진을 끌어다 놓으세요"),
     "web_top": ("Top {k} classes: pick one to see its map", "상위 {k}개 클래스: 하나를 고르면 그 맵이 보입니다"),
-    "web_loading": ("Loading the network ({mb:.1f} MB) ...", "신경망을 불러오는 중 ({mb:.1f} MB) ..."),
-    "web_loading_gradcam": ("Loading the Grad-CAM graph ({mb:.1f} MB, once) ...",
-                            "Grad-CAM 그래프를 불러오는 중 ({mb:.1f} MB, 한 번만) ..."),
+    "web_stage": ("stage", "단계"),  # the layer picker's "stage 4" (cam_helpers.efficientnet_lite.LITE0_STAGES)
+    "web_head": ("head", "헤드"),
+    "web_layer_hint": (
+        "CAM: the FC weights times the last layer's features, exact. Grad-CAM: the class score's mean "
+        "gradients as the weights, at any layer. A map has its layer's cells (7×7 to 112×112), stretched to "
+        "the photo's 224×224.",
+        "CAM: FC 가중치와 마지막 층 특징 맵의 가중합으로, 정확한 값입니다. Grad-CAM: 클래스 점수의 평균 "
+        "기울기(gradient)를 가중치로 쓰며, 어느 층에서나 됩니다. 맵의 칸 수는 층마다 다르고(7×7부터 112×112까지), "
+        "사진 크기 224×224로 늘려 그립니다.",
+    ),
+    "web_scale_hint": (
+        "normalised: each map stretched to [0, 1] on its own. raw: one scale for all classes at this layer, "
+        "the top class's maximum, so a weak class looks weak.",
+        "정규화: 맵마다 따로 [0, 1]로 늘립니다. 원래 값: 이 층의 모든 클래스에 같은 척도(1위 클래스의 최댓값)를 "
+        "써서, 약한 클래스는 약하게 보입니다.",
+    ),
+    "web_loading": ("Loading the network ({mb:.0f} MB, once: later visits use the browser's cache) ...",
+                    "신경망을 불러오는 중 ({mb:.0f} MB, 한 번만: 다음부터는 브라우저 캐시를 씁니다) ..."),
+    "web_loading_gradcam": ("Loading the Grad-CAM part of the network (once) ...",
+                            "신경망의 Grad-CAM 계산 부분을 불러오는 중 (한 번만) ..."),
     "web_running": ("Running the network ...", "신경망을 실행하는 중 ..."),
-    "web_ready": ("Ready: {ms:.0f} ms for this photo.", "준비됨: 이 사진에 {ms:.0f} ms."),
+    "web_gradcam_running": ("Computing Grad-CAM for {name}: every earlier layer at once ...",
+                            "{name}의 Grad-CAM을 계산하는 중: 앞쪽 층을 한꺼번에 ..."),
+    "web_ready": ("Ready: {ms:.0f} ms for this photo.", "준비되었습니다. 이 사진은 {ms:.0f} ms 걸렸습니다."),
     "web_no_runtime": (
-        "The explorer's runtime is missing from this build of the site (Node.js/npm was not available "
-        "when it was built). Open notebook 05 in Jupyter instead.",
-        "이 사이트 빌드에는 탐색기 런타임이 없습니다(빌드할 때 Node.js/npm이 없었습니다). "
-        "대신 Jupyter에서 노트북 05를 여세요.",
+        "The explorer's runtime (onnxruntime-web) did not load: this copy of the site was built without "
+        "Node.js/npm, or the file did not arrive. Reload the page, or open notebook 05 in Jupyter instead.",
+        "탐색기 런타임(onnxruntime-web)을 불러오지 못했습니다. 이 사이트가 Node.js/npm 없이 빌드되었거나 "
+        "파일이 도착하지 않았습니다. 페이지를 새로 고치거나, 대신 Jupyter에서 노트북 05를 여세요.",
+    ),
+    "web_load_failed": (
+        "<b>Could not load the network:</b> {detail}<br>Check the connection and reload the page.",
+        "<b>신경망을 불러오지 못했습니다:</b> {detail}<br>인터넷 연결을 확인하고 페이지를 새로 고치세요.",
     ),
     "web_not_image": (
         "{name} is not an image this browser can read (JPEG, PNG, WebP and GIF work).",

@@ -207,3 +207,18 @@ def test_page_words_come_from_the_explorer_table():
     assert {"web_title", "opacity", "colormap", "layer"} <= keys and keys <= set(TEXT), keys - set(TEXT)
     ko = build_explorer.words("ko")
     assert ko["opacity"] == TEXT["opacity"][1] and ko["web_title"] == TEXT["web_title"][1]
+
+
+def test_every_text_template_uses_what_the_page_can_format():
+    """explorer.js's format() knows {key}, {key:.Nf} and {key:.N%} (Python's mini-language, the part
+    the explorer's texts use): a new template with another spec would print literally in the page."""
+    import re
+    import string
+
+    from cam_helpers.widgets import TEXT
+
+    for key, texts in TEXT.items():
+        for template in texts:
+            for _, field, spec, _ in string.Formatter().parse(template):
+                if field is not None:
+                    assert re.fullmatch(r"\w+", field) and re.fullmatch(r"(\.\d+[f%])?", spec or ""), (key, spec)

@@ -354,7 +354,7 @@ def test_transparency_is_exact_and_a_big_jpeg_is_close(english, tmp_path, shippe
     english.page.set_input_files("#cx-file", str(big))
     english.wait_for_map(shown)
     assert english.js("camExplorer.bigJpeg") is True
-    assert english.page.inner_text("#cx-status") == TEXT["web_big_jpeg"][0]
+    assert english.page.inner_text("#cx-note") == TEXT["web_big_jpeg"][0]  # stays while this photo is shown
     batch = preprocess(big, shipped.transform)
     difference = np.abs(english.input_tensor() - batch[0].numpy())
     assert difference.max() <= 0.05 and (difference > 0).mean() < 0.4
@@ -362,3 +362,26 @@ def test_transparency_is_exact_and_a_big_jpeg_is_close(english, tmp_path, shippe
     assert top[0] == int(explain(shipped, batch, top_k=1).classes[0, 0])
     page_map = np.array(english.map_for("_head_act", top[0])["heat"])
     assert np.abs(page_map - python_heat(class_maps(shipped, batch, top[0], relu=True))).max() < 0.05
+    shown = english.shown()
+    english.page.click('.cx-sample[data-sample="coffee"]')
+    english.wait_for_map(shown)
+    assert english.page.inner_text("#cx-note") == ""
+
+
+def test_photos_wait_for_the_network_and_earlier_layers_work_offline_once_loaded(browser, server, site):
+    """The photo inputs are disabled until the network is ready (a click during loading would find no
+    model); the Grad-CAM graph is fetched in the background, so going offline then still gives Grad-CAM."""
+    assert '<fieldset class="cx-inputs" id="cx-inputs" disabled>' in (site / "explorer.html").read_text()
+    page = Page(browser, f"{server}/explorer.html")
+    try:
+        assert page.js("document.getElementById('cx-inputs').disabled") is False
+        page.page.wait_for_function("camExplorer.gradcamFetched === true")
+        page.context.set_offline(True)
+        shown = page.shown()
+        page.page.select_option("#cx-layer", "_blocks.10")
+        page.wait_for_map(shown)
+        assert page.js("camExplorer.runs.gradcam") == 1 and page.js("camExplorer.layer") == "_blocks.10"
+        assert page.page.inner_text("#cx-error") == ""
+    finally:
+        page.context.set_offline(False)
+        page.close()

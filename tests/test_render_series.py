@@ -345,7 +345,10 @@ def test_the_site_build_adds_the_in_browser_explorer(tmp_path, monkeypatch):
     import build_explorer
 
     notebooks = tmp_path / "notebooks"
-    write_notebook(notebooks / "00_first.ipynb", md("# 00 · First\n> the first one"))
+    write_notebook(notebooks / "00_first.ipynb", md("# 00 · First\n> the first one"),
+                   md("[Open the explorer in your browser](https://cam-notebooks.github.io/cam-notebooks/explorer.html)"))
+    write_notebook(notebooks / "ko" / "00_first.ipynb", md("# 00 · 처음\n> 첫 번째"),
+                   md("[탐색기](https://cam-notebooks.github.io/cam-notebooks/ko/explorer.html)"))
     calls = []
     monkeypatch.setattr(build_explorer, "build_site_explorer", lambda out, pages: calls.append((out, pages)) or [])
     out = tmp_path / "site"
@@ -353,5 +356,7 @@ def test_the_site_build_adds_the_in_browser_explorer(tmp_path, monkeypatch):
     assert len(calls) == 1 and calls[0][0] == out and [p.href for p in calls[0][1]["en"]] == ["00_first.html"]
     assert render_series.main(["--out", str(out), "--source", str(notebooks), "--no-execute", "--no-explorer"]) == 0
     assert len(calls) == 1
-    # every page's sidebar links to it
-    assert 'href="explorer.html"' in (out / "00_first.html").read_text()
+    # every page's sidebar links to it, and a notebook's link to the published site stays inside this site
+    first, korean = (out / "00_first.html").read_text(), (out / "ko" / "00_first.html").read_text()
+    assert 'href="explorer.html"' in first and "github.io" not in first
+    assert korean.count('href="../ko/explorer.html"') == 2 and "github.io" not in korean

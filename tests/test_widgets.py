@@ -179,7 +179,7 @@ def test_korean_labels_captions_and_errors(lite0):
     assert korean.class_picker.description == "클래스" and korean.layer_picker.description == "층"
     assert korean.state.class_name == "espresso"  # ImageNet class names stay English
     assert "층 <code>" in korean.caption.value and "척도: 정규화" in korean.caption.value
-    assert any("CAM (정확히)" in label for label, _ in korean.layer_picker.options)  # the map IS CAM
+    assert any("정확한 CAM" in label for label, _ in korean.layer_picker.options)  # the map IS CAM
     korean._show_error(ValueError("a test error"))
     assert "문제가 생겼습니다" in korean.error_box.value and "a test error" in korean.error_box.value
     with pytest.raises(ValueError, match="no labels in 'fr'; use one of: en, ko"):
@@ -308,9 +308,9 @@ def test_notebook_05_quotes_only_labels_the_explorer_shows(lang, labels_by_langu
     ("**척도** 버튼을 *raw*로", "*raw* is a label of the explorer in another language"),  # English in Korean
     ("**척도** 버튼을 *원래 값*으로", "*원래 값* is a label: quote it in bold"),  # a label in italics
     ("- **척도(Scale)** 버튼", "**척도(Scale)** is not a label"),                  # the English name inside the bold
-    ("마지막 층은 *정확한 CAM*입니다", "names a method"),                            # a method the menu does not show
+    ("마지막 층은 *진짜 CAM*입니다", "names a method"),                               # a method the menu does not show
     ("- **색상 맵**", "is not a label"),                                          # the label before it was renamed
-    ('**"CAM (정확히)"**는', "'**' left in the rendered text"),                  # CommonMark leaves this bold open
+    ('**"정확한 CAM"**는', "'**' left in the rendered text"),                      # CommonMark leaves this bold open
 ])
 def test_label_check_catches_each_slip(markdown, problem, labels_by_language, tmp_path, monkeypatch):
     notebook = tmp_path / "05_cam_explorer.ipynb"

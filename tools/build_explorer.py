@@ -10,7 +10,8 @@ What is built (site paths):
 - ``explorer/model/cam.onnx``: image (1, 3, 224, 224) -> the CAM layer's features (1, 1280, 7, 7).
   The logits and every class's CAM are computed in JavaScript from these features and the FC weights
   (``classifier.bin``), so the FC weights travel once and a class change runs no model.
-- ``explorer/model/gradcam.onnx`` (loaded the first time a reader picks an inner layer): (image, the
+- ``explorer/model/gradcam.onnx`` (fetched in the background after the first map, so that it works offline
+  later; its session starts the first time a reader picks an inner layer): (image, the
   chosen class's FC row (1, 1280)) -> the activations and the gradients of the class score at the seven
   inner stages. Forward and backward are traced together with ``make_fx``; the one backward op ONNX has
   no translation for, ``aten.convolution_backward``, is given a decomposition into a transposed
@@ -427,8 +428,15 @@ def sample_names() -> list[str]:
 
 def manifest(description: dict, language: str, root: str) -> dict:
     from cam_helpers.images import sample_path
+    from cam_helpers.widgets import MAX_UPLOAD_BYTES
 
+    model_bytes = description.get("bytes", {})
+    runtime = [ORT_DIST / name for name in ORT_FILES]
     return {
+        "max_upload_bytes": MAX_UPLOAD_BYTES,
+        # what the CAM view downloads, uncompressed (the status line says it once)
+        "download_bytes": sum(model_bytes.get(k, 0) for k in ("cam", "weights", "classifier"))
+        + sum(p.stat().st_size for p in runtime if p.exists()),
         "model": description,
         "text": words(language),
         "language": language,
@@ -460,7 +468,8 @@ def page_html(language: str, description: dict, *, href: str, twin_href: str | N
         f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1.0">'
         f'<title>{html.escape(text["web_title"])}</title><style>{css}</style></head>'
-        f'<body class="site-explorer">{frame["header"]}<div class="site-layout">{frame["sidebar"]}'
+        f'<body class="site-explorer"><a class="cx-skip" href="#cx-samples">{html.escape(text["web_skip"])}</a>'
+        f'{frame["header"]}<div class="site-layout">{frame["sidebar"]}'
         f'<main class="site-main">{body}</main></div>'
         f'<script>window.CAM_EXPLORER_CONFIG = {config};</script>{scripts}'
         f'<script src="{root}explorer/preprocess.js"></script>'
@@ -547,13 +556,15 @@ def build_usb(out_dir: Path, *, quiet: bool = False) -> list[Path]:
     lazy = {path: src for path, src in scripts}
     import render_series as rs
 
-    site_pages = rs.series_pages(ROOT / "notebooks")
     written = []
     for language, href in (("en", "explorer.html"), ("ko", "ko/explorer.html")):
         root = "../" * href.count("/")
         extra = [f"{root}explorer/{src}" for src in eager]
-        text = page_html(language, _description_from(explorer_dir), href=href, twin_href=None,
-                         frame=frame_for(language, href, site_pages), extra_scripts=extra)
+        # No series in the sidebar: the folder holds the explorer only, and links to pages it lacks would be dead.
+        frame = {"header": rs.header_html(href, language, "explorer.html" if language == "ko" else "ko/explorer.html"),
+                 "sidebar": ""}
+        text = page_html(language, _description_from(explorer_dir), href=href, twin_href=None, frame=frame,
+                         extra_scripts=extra)
         text = text.replace("window.CAM_EXPLORER_CONFIG = ",
                             f"window.CAM_EXPLORER_EMBEDDED = {json.dumps(lazy)}; window.CAM_EXPLORER_CONFIG = ", 1)
         (site / href).write_text(text, encoding="utf-8")
@@ -594,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     pages = build_site_explorer(Path(args.out))
     sizes = download_sizes(Path(args.out))
     print(f"explorer: {pages[0]} and {pages[1]} ({time.perf_counter() - start:.1f} s); download for the CAM view "
-          f"{sizes['cam_view'] / 1e6:.1f} MB gzip, Grad-CAM graph {sizes['gradcam'] / 1e6:.1f} MB on demand")
+          f"{sizes['cam_view'] / 1e6:.1f} MB gzip, Grad-CAM graph {sizes['gradcam'] / 1e3:.0f} kB more")
     return 0
 
 

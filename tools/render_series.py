@@ -218,11 +218,19 @@ def badge_label(alt: str) -> str:
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def prepare_for_the_web(notebook, widget_note: str) -> None:
-    """Badge images become text links, other external images become links; widget state is dropped
-    (showing it would need the widget manager from a CDN; each widget's place gets a note instead)."""
+# A link to the published site itself (https://OWNER.github.io/NAME/..., tools/sync_links.py keeps it): inside
+# the site it becomes relative, so a local build or a fork's site keeps its readers at home.
+SITE_LINK = re.compile(r"\]\(https://[A-Za-z0-9-]+\.github\.io/[A-Za-z0-9._-]+/")
+
+
+def prepare_for_the_web(notebook, widget_note: str, page_href: str = "") -> None:
+    """Badge images become text links, other external images become links, links to the site itself
+    become relative; widget state is dropped (showing it would need the widget manager from a CDN;
+    each widget's place gets a note instead)."""
+    root = relative("", page_href)
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
+            cell.source = SITE_LINK.sub(lambda m: f"]({root}", cell.source)
             cell.source = BADGE.sub(lambda m: f"[{badge_label(m.group(1))}]({m.group(2)})", cell.source)
             cell.source = EXTERNAL_IMAGE.sub(lambda m: f"[{m.group(1) or 'image'}]({m.group(2)})", cell.source)
         for output in cell.get("outputs", []):
@@ -281,7 +289,7 @@ def render_page(page: Page, pages: dict[str, list[Page]], out_dir: Path, execute
     notebook = read_notebook(page.source)
     if execute_cells:
         execute(notebook, page.source.parent, timeout)
-    prepare_for_the_web(notebook, WORDS[page.language]["widget"])
+    prepare_for_the_web(notebook, WORDS[page.language]["widget"], page.href)
     text = export(notebook, page, pages)
     check_offline(text, page.href)
     target = out_dir / page.href

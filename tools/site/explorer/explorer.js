@@ -20,7 +20,7 @@
   const C = model.channels; // 1280
   const K = model.num_classes; // 1000
   const SIZE = model.input.crop; // 224
-  const MAX_UPLOAD_BYTES = 20 * 1024 * 1024; // as the notebook explorer (widgets.MAX_UPLOAD_BYTES)
+  const MAX_UPLOAD_BYTES = config.max_upload_bytes; // the notebook explorer's (widgets.MAX_UPLOAD_BYTES)
 
   /** The explorer's state; tests read it. */
   const explorer = {
@@ -58,10 +58,14 @@
 
   function status(message) { $("cx-status").textContent = message; }
 
-  function showError(message) {
+  /** A message in the error box: the explorer's own frame ("... still works") unless ``frame`` is given. */
+  function showError(message, frame = text.error) {
     explorer.error = message;
-    $("cx-error").innerHTML = message ? format(text.error, { detail: escapeHtml(message) }) : "";
+    $("cx-error").innerHTML = message ? format(frame, { detail: escapeHtml(message) }) : "";
   }
+
+  /** Let the browser paint (a status line) before a long computation on this one thread. */
+  function paint() { return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0))); }
 
   // --- files: fetched from the site, or carried as base64 by the double-click build ---
 
@@ -157,7 +161,10 @@
 
   /** A session of an exported graph; its weights are the external data "weights.bin" at float32 offsets. */
   async function createSession(path) {
-    if (!weights) weights = fileBytes(config.files.weights).then((half) => new Uint8Array(widen(half).buffer));
+    if (!weights) {
+      weights = fileBytes(config.files.weights).then((half) => new Uint8Array(widen(half).buffer));
+      weights.catch(() => { weights = null; }); // a failed download is tried again next time
+    }
     const [graph, data] = await Promise.all([fileBytes(path), weights]);
     return ort.InferenceSession.create(graph, {
       executionProviders: ["wasm"], graphOptimizationLevel: "all",
@@ -197,32 +204,51 @@
   let cache = null; // per photo: features, maps by "layer|class"
 
   /** Exact CAM of class c at the last conv layer: sum_k w_ck f_k, then ReLU (as the notebook explorer). */
-  function camMap(classIndex) {
+  function camMap(photo, classIndex) {
     const [, h, w] = model.cam_layer.shape;
     const map = new Float32Array(h * w);
     for (let p = 0; p < h * w; p++) {
       let sum = 0;
-      for (let k = 0; k < C; k++) sum += fcWeight[classIndex * C + k] * cache.features[k * h * w + p];
+      for (let k = 0; k < C; k++) sum += fcWeight[classIndex * C + k] * photo.features[k * h * w + p];
       map[p] = Math.max(0, sum);
     }
     return map;
   }
 
+  let gradcamBytes = null; // Promise of gradcam.onnx, fetched in the background once the CAM view is up
+
+  /** Fetch the Grad-CAM graph (20 kB gzip: its weights are the CAM graph's) while the network is there,
+   *  so that picking an earlier layer later works offline too. */
+  function prefetchGradcam() {
+    if (!gradcamBytes) {
+      gradcamBytes = fileBytes(config.files.gradcam);
+      gradcamBytes.then(() => { explorer.gradcamFetched = true; }, () => { gradcamBytes = null; });
+    }
+    return gradcamBytes;
+  }
+
   async function loadGradcam() {
     if (gradcamSession) return;
-    status(format(text.web_loading_gradcam, { mb: model.bytes.gradcam / 1e6 })); // the graph: weights are shared
+    status(text.web_loading_gradcam);
+    await paint();
     const start = performance.now();
-    gradcamSession = await createSession(config.files.gradcam);
+    const [graph, data] = await Promise.all([prefetchGradcam(), weights]);
+    gradcamSession = await ort.InferenceSession.create(graph, {
+      executionProviders: ["wasm"], graphOptimizationLevel: "all",
+      externalData: [{ path: config.files.weights.split("/").pop(), data }],
+    });
     explorer.timings.gradcamLoad = performance.now() - start;
   }
 
   /** Grad-CAM of class c at every inner layer from one run of gradcam.onnx: ReLU(sum_k mean(dS/dA_k) A_k). */
-  async function gradcamMaps(classIndex) {
+  async function gradcamMaps(photo, classIndex) {
     await loadGradcam();
+    status(format(text.web_gradcam_running, { name: model.classes[classIndex] }));
+    await paint();
     const start = performance.now();
     const classWeight = fcWeight.slice(classIndex * C, (classIndex + 1) * C); // (1, C): the class's FC row
     const output = await gradcamSession.run({
-      image: new ort.Tensor("float32", cache.input, [1, 3, SIZE, SIZE]),
+      image: new ort.Tensor("float32", photo.input, [1, 3, SIZE, SIZE]),
       class_weight: new ort.Tensor("float32", classWeight, [1, C]),
     });
     explorer.runs.gradcam += 1;
@@ -238,7 +264,7 @@
         for (let p = 0; p < h * w; p++) map[p] += alpha * activation[k * h * w + p];
       }
       for (let p = 0; p < h * w; p++) map[p] = Math.max(0, map[p]);
-      cache.maps.set(`${layer.name}|${classIndex}`, map);
+      photo.maps.set(`${layer.name}|${classIndex}`, map); // this photo's, even if another one is shown now
     });
     explorer.timings.gradcam = performance.now() - start;
   }
@@ -247,14 +273,14 @@
     return name === model.cam_layer.name ? model.cam_layer : model.inner_layers.find((l) => l.name === name);
   }
 
-  /** The raw map (h * w) of a class at a layer, computed once per photo. */
-  async function rawMap(layer, classIndex) {
+  /** The raw map (h * w) of a class at a layer of one photo, computed once. */
+  async function rawMap(photo, layer, classIndex) {
     const key = `${layer}|${classIndex}`;
-    if (!cache.maps.has(key)) {
-      if (layer === model.cam_layer.name) cache.maps.set(key, camMap(classIndex));
-      else await gradcamMaps(classIndex);
+    if (!photo.maps.has(key)) {
+      if (layer === model.cam_layer.name) photo.maps.set(key, camMap(photo, classIndex));
+      else await gradcamMaps(photo, classIndex);
     }
-    return cache.maps.get(key);
+    return photo.maps.get(key);
   }
 
   /** (h, w) -> (224, 224) bilinear, align_corners=False: torch.nn.functional.interpolate's rule. */
@@ -284,19 +310,19 @@
   }
 
   /** The heat (224 * 224, in [0, 1]) of a class at a layer, on the chosen scale, and its raw map. */
-  async function heat(layer, classIndex, scale) {
+  async function heat(photo, layer, classIndex, scale) {
     const [, h, w] = layerInfo(layer).shape;
-    const raw = await rawMap(layer, classIndex);
+    const raw = await rawMap(photo, layer, classIndex);
     const big = upsample(raw, h, w);
     if (scale === "normalised") return { raw, big, heat: normalise(big), h, w };
     // raw: one scale for every class at this layer, the top class's maximum, so a weak class looks weak
-    const ceiling = upsample(await rawMap(layer, explorer.top[0].index), h, w).reduce((a, b) => Math.max(a, b), 0);
+    const ceiling = upsample(await rawMap(photo, layer, photo.top[0].index), h, w).reduce((a, b) => Math.max(a, b), 0);
     return { raw, big, heat: big.map((v) => (ceiling > 0 ? Math.min(1, Math.max(0, v / ceiling)) : 0)), h, w };
   }
 
   // --- drawing ---
 
-  function draw(heatValues) {
+  function draw(photo, heatValues) {
     const canvas = $("cx-canvas");
     const context = canvas.getContext("2d");
     const picture = context.createImageData(SIZE, SIZE);
@@ -305,7 +331,7 @@
     for (let p = 0; p < SIZE * SIZE; p++) {
       const colour = colours[Math.min(255, Math.floor(heatValues[p] * 256))]; // matplotlib's lookup
       for (let channel = 0; channel < 3; channel++) {
-        const under = cache.display[4 * p + channel];
+        const under = photo.display[4 * p + channel];
         picture.data[4 * p + channel] = Math.round((1 - alpha) * under + alpha * colour[channel]);
       }
       picture.data[4 * p + 3] = 255;
@@ -322,27 +348,43 @@
   }
 
   async function renderNow() {
-    if (!cache) return;
+    const photo = cache; // the photo shown when this drawing was asked for
+    if (!photo) return;
     const layer = $("cx-layer").value;
     const classIndex = explorer.classIndex;
     const scale = document.querySelector('input[name="cx-scale"]:checked').value;
-    const result = await heat(layer, classIndex, scale);
-    draw(result.heat);
+    let result;
+    try {
+      result = await heat(photo, layer, classIndex, scale);
+    } catch (error) {
+      $("cx-layer").value = explorer.layer; // the picture still shows that layer
+      throw error;
+    }
+    if (photo !== cache) return; // another photo arrived meanwhile: its own drawing follows
+    draw(photo, result.heat);
     const isCam = layer === model.cam_layer.name;
     const name = model.classes[classIndex];
     const probability = explorer.probabilities[classIndex];
     $("cx-caption").innerHTML = format(text.caption, {
-      name: escapeHtml(name), probability, layer: escapeHtml(layer), method: isCam ? text.cam : text.gradcam,
+      // the picker's name of the layer beside the network's own, so the two can be matched
+      name: escapeHtml(name), probability, layer: escapeHtml(`${stageName(layerInfo(layer).stage)} · ${layer}`),
+      method: isCam ? text.cam : text.gradcam,
       h: result.h, w: result.w, scale: text[scale], box: "",
     });
     $("cx-canvas").setAttribute("aria-label", format(text.web_map_alt, { name }));
     Object.assign(explorer, { layer, scale, heatmap: result.heat, rawMap: result.raw });
+    showError(""); // this drawing worked: an earlier message no longer holds
+    status(format(text.web_ready, { ms: explorer.timings.total }));
     explorer.shown += 1;
     if (explorer.timings.firstMap === undefined) explorer.timings.firstMap = performance.now();
-    if (!explorer.error) status(format(text.web_ready, { ms: explorer.timings.total }));
   }
 
   // --- controls ---
+
+  /** "stage 4" / "head" in the page's language ("단계 4", "헤드"). */
+  function stageName(stage) {
+    return stage.replace(/^stage\b/, text.web_stage).replace(/^head$/, text.web_head);
+  }
 
   function fillLayers() {
     const select = $("cx-layer");
@@ -351,7 +393,7 @@
       const option = document.createElement("option");
       option.value = layer.name;
       option.textContent = format(text.layer_option, {
-        stage: layer.stage, method: layer.name === model.cam_layer.name ? text.cam_exact : text.gradcam,
+        stage: stageName(layer.stage), method: layer.name === model.cam_layer.name ? text.cam_exact : text.gradcam,
         h: layer.shape[1], w: layer.shape[2],
       });
       select.appendChild(option);
@@ -433,6 +475,7 @@
       throw new Error(format(text.too_large, { name, mb: blob.size / 1e6, limit: MAX_UPLOAD_BYTES / 1e6 }));
     }
     const start = performance.now();
+    status(text.web_running); // painted while the photo decodes (an await)
     const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
     let decoded;
     try {
@@ -445,32 +488,33 @@
       resize: model.input.resize, crop: SIZE, mean: model.input.mean, std: model.input.std,
       minSize: model.input.min_size, isJpeg: isJpeg(head),
     });
-    explorer.bigJpeg = isJpeg(head) && Math.floor(Math.min(decoded.width, decoded.height) / model.input.min_size) >= 2;
+    // Pillow's draft mode would decode this JPEG small inside libjpeg: the one place the page cannot match.
+    const bigJpeg = isJpeg(head) && CamPreprocess.jpegDraftScale(decoded.width, decoded.height, model.input.min_size) > 1;
     const preparedAt = performance.now();
-    status(text.web_running);
     const result = await runNetwork(prepared.tensor);
     const ranAt = performance.now();
-    cache = { input: prepared.tensor, display: prepared.display, features: result.features, maps: new Map() };
     const order = Array.from(result.probabilities.keys()).sort((a, b) => result.probabilities[b] - result.probabilities[a]);
+    const top = order.slice(0, config.top_k).map((index) => ({ index, probability: result.probabilities[index] }));
+    cache = { input: prepared.tensor, display: prepared.display, features: result.features, maps: new Map(), top };
     Object.assign(explorer, {
       input: prepared.tensor, imageName: name, logits: result.logits, probabilities: result.probabilities,
-      top: order.slice(0, config.top_k).map((index) => ({ index, probability: result.probabilities[index] })),
-      classIndex: order[0],
+      top, classIndex: order[0], bigJpeg,
     });
     explorer.timings = Object.assign(explorer.timings, {
       decode: decodedAt - start, preprocess: preparedAt - decodedAt, run: ranAt - preparedAt, total: ranAt - start,
     });
+    $("cx-note").textContent = bigJpeg ? text.web_big_jpeg : ""; // stays while this photo is shown
     fillClasses();
     await render();
-    if (explorer.bigJpeg) status(text.web_big_jpeg);
   }
 
   async function loadSample(name) {
     const sample = config.samples.find((s) => s.name === name);
     showError(""); // at once: the last photo's message is not about this one
-    markSample(name);
-    const bytes = await fileBytes(sample.file);
-    await guarded(() => loadPhoto(new Blob([bytes]), sample.name));
+    await guarded(async () => {
+      await loadPhoto(new Blob([await fileBytes(sample.file)]), sample.name);
+      markSample(name);
+    });
   }
 
   async function guarded(action) {
@@ -485,19 +529,27 @@
   function readFile(file) {
     if (!file) return;
     showError("");
-    markSample("");
-    guarded(() => loadPhoto(file, file.name));
+    guarded(async () => {
+      await loadPhoto(file, file.name);
+      markSample(""); // a photo of the reader's own: no sample is shown now
+    });
   }
 
   function wire() {
-    $("cx-file").addEventListener("change", (event) => readFile(event.target.files[0]));
-    $("cx-camera").addEventListener("change", (event) => readFile(event.target.files[0]));
+    for (const id of ["cx-file", "cx-camera"]) {
+      $(id).addEventListener("change", (event) => {
+        readFile(event.target.files[0]);
+        event.target.value = ""; // choosing the same file again is a change too
+      });
+    }
     $("cx-layer").addEventListener("change", render);
     $("cx-opacity").addEventListener("input", render);
     $("cx-colormap").addEventListener("change", render);
     for (const input of document.querySelectorAll('input[name="cx-scale"]')) input.addEventListener("change", render);
     document.addEventListener("dragover", (event) => { event.preventDefault(); document.body.classList.add("cx-dragging"); });
-    document.addEventListener("dragleave", () => document.body.classList.remove("cx-dragging"));
+    document.addEventListener("dragleave", (event) => {
+      if (event.relatedTarget === null) document.body.classList.remove("cx-dragging"); // left the window
+    });
     document.addEventListener("drop", (event) => {
       event.preventDefault();
       document.body.classList.remove("cx-dragging");
@@ -509,24 +561,31 @@
     fillSamples();
     fillLayers();
     wire();
+    status(format(text.web_loading, { mb: config.download_bytes / 1e6 }));
+    if (typeof ort === "undefined") {
+      showError(text.web_no_runtime, "{detail}"); // not the "still works" frame: nothing works without it
+      status("");
+      throw new Error(text.web_no_runtime);
+    }
     try {
-      status(format(text.web_loading, { mb: (model.bytes.cam + model.bytes.weights + model.bytes.classifier) / 1e6 }));
       await configureRuntime();
-      const [session, weights] = await Promise.all([createSession(config.files.cam), fileBytes(config.files.classifier)]);
+      const [session, classifier] = await Promise.all([createSession(config.files.cam), fileBytes(config.files.classifier)]);
       camSession = session;
-      readClassifier(weights);
+      readClassifier(classifier);
       explorer.timings.loaded = performance.now();
     } catch (error) {
-      showError(error.message || String(error));
+      showError(error.message || String(error), text.web_load_failed);
       status("");
       throw error;
     }
+    $("cx-inputs").disabled = false; // photos can be chosen now that the network is there
     await loadSample(config.samples[0].name);
+    prefetchGradcam();
   }
 
   /** For tests and the benchmark: the map shown for (layer, class) on the current scale, as plain arrays. */
   explorer.mapFor = async (layer, classIndex, scale = "normalised") => {
-    const result = await heat(layer, classIndex, scale);
+    const result = await heat(cache, layer, classIndex, scale);
     return { raw: Array.from(result.raw), heat: Array.from(result.heat), h: result.h, w: result.w };
   };
   explorer.loadSample = loadSample;
