@@ -6,7 +6,6 @@ no browser); tests/test_explorer_page.py checks the page itself in Chromium.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

@@ -44,7 +44,6 @@ import gzip
 import hashlib
 import html
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SITE_FILES = Path(__file__).resolve().parent / "site"
 EXPLORER_FILES = SITE_FILES / "explorer"
-CACHE = ROOT / "build" / "explorer-cache"  # exported graphs, reused while the weights and this file are unchanged
+CACHE = ROOT / "build" / "explorer-cache"  # exported graphs, reused while the weights and the exporting code are unchanged
 ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
 # The classic-script build of onnxruntime-web (works from file:// too) and its one-thread-capable WASM.
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
@@ -265,8 +264,6 @@ def graph_with_weights(path: Path):
 
 def write_classifier_weights(classifier, path: Path) -> None:
     """The FC layer: weight (K, C) float16, then bias (K,) float32, little-endian."""
-    import numpy as np
-
     weight = classifier.fc.weight.detach().numpy().astype("<f2")  # (K, C), float16-exact already
     bias = classifier.fc.bias.detach().numpy().astype("<f4")  # (K,)
     path.write_bytes(weight.tobytes() + bias.tobytes())
@@ -451,7 +448,7 @@ def manifest(description: dict, language: str, root: str) -> dict:
     }
 
 
-def page_html(language: str, description: dict, *, href: str, twin_href: str | None, frame: dict,
+def page_html(language: str, description: dict, *, href: str, frame: dict,
               extra_scripts: list[str] = ()) -> str:
     """The explorer page: the site's frame (header, sidebar) around the explorer's markup."""
     text = words(language)
@@ -518,7 +515,7 @@ def build_site_explorer(out_dir: Path, pages=None, *, quiet: bool = False) -> li
     for language, href in (("en", "explorer.html"), ("ko", "ko/explorer.html")):
         target = out_dir / href
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = page_html(language, description, href=href, twin_href=None, frame=frame_for(language, href, pages))
+        text = page_html(language, description, href=href, frame=frame_for(language, href, pages))
         rs.check_offline(text, href)
         target.write_text(text, encoding="utf-8")
         written.append(target)
@@ -535,16 +532,15 @@ def build_usb(out_dir: Path, *, quiet: bool = False) -> list[Path]:
     problem = ensure_runtime(quiet)
     if problem:
         raise SystemExit(problem.replace("the rest of the site is built", "nothing was built"))
-    pages = build_site_explorer(site, quiet=quiet)
+    build_site_explorer(site, quiet=quiet)  # its pages are written again below, for file://
     explorer_dir = site / "explorer"
     data_dir = explorer_dir / "data"
     data_dir.mkdir(exist_ok=True)
     config = manifest({}, "en", "")
-    embedded = dict(config["files"])
-    embedded.update({"ort_mjs": config["ort"]["mjs"], "ort_wasm": config["ort"]["wasm"]})
-    embedded.update({sample["file"]: sample["file"] for sample in config["samples"]})
+    embedded = list(config["files"].values()) + [config["ort"]["mjs"], config["ort"]["wasm"]]
+    embedded += [sample["file"] for sample in config["samples"]]
     scripts = []
-    for key, relative_path in embedded.items():
+    for relative_path in embedded:
         payload = base64.b64encode((explorer_dir / relative_path).read_bytes()).decode("ascii")
         name = relative_path.replace("/", "_") + ".js"
         (data_dir / name).write_text(
@@ -563,7 +559,7 @@ def build_usb(out_dir: Path, *, quiet: bool = False) -> list[Path]:
         # No series in the sidebar: the folder holds the explorer only, and links to pages it lacks would be dead.
         frame = {"header": rs.header_html(href, language, "explorer.html" if language == "ko" else "ko/explorer.html"),
                  "sidebar": ""}
-        text = page_html(language, _description_from(explorer_dir), href=href, twin_href=None, frame=frame,
+        text = page_html(language, _description_from(explorer_dir), href=href, frame=frame,
                          extra_scripts=extra)
         text = text.replace("window.CAM_EXPLORER_CONFIG = ",
                             f"window.CAM_EXPLORER_EMBEDDED = {json.dumps(lazy)}; window.CAM_EXPLORER_CONFIG = ", 1)

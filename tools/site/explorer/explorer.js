@@ -18,6 +18,7 @@
   const text = config.text;
   const $ = (id) => document.getElementById(id);
   const C = model.channels; // 1280
+  if (C % 4 !== 0) throw new Error(`the FC loop reads 4 channels at a time; ${C} channels`);
   const K = model.num_classes; // 1000
   const SIZE = model.input.crop; // 224
   const MAX_UPLOAD_BYTES = config.max_upload_bytes; // the notebook explorer's (widgets.MAX_UPLOAD_BYTES)
@@ -188,9 +189,15 @@
     }
     const logits = new Float64Array(K); // the FC layer: (K)
     for (let c = 0; c < K; c++) {
-      let sum = fcBias[c];
-      for (let k = 0; k < C; k++) sum += fcWeight[c * C + k] * pooled[k];
-      logits[c] = sum;
+      const row = c * C;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0; // four sums: the loop runs about twice as fast (C = 1280 = 4 * 320)
+      for (let k = 0; k < C; k += 4) {
+        s0 += fcWeight[row + k] * pooled[k];
+        s1 += fcWeight[row + k + 1] * pooled[k + 1];
+        s2 += fcWeight[row + k + 2] * pooled[k + 2];
+        s3 += fcWeight[row + k + 3] * pooled[k + 3];
+      }
+      logits[c] = fcBias[c] + (s0 + s1) + (s2 + s3);
     }
     explorer.timings.logits = performance.now() - start - explorer.timings.session;
     const top = logits.reduce((a, b) => Math.max(a, b), -Infinity);
