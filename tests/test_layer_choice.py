@@ -115,7 +115,11 @@ def test_a_class_token_vit_has_exactly_zero_gradient_at_its_last_block(splits):
         vit = SmallViT(4, head=head, seed=0).eval()
         blocks = [f"blocks.{i}" for i in range(len(vit.blocks))]
         rollout = {"attention rollout": lambda images, vit=vit: attention_rollout(vit, images)}
-        table = compare_layers(vit, validation, test, blocks, extra=rollout, steps=2)
+        if head == "class_token":  # the blank last block is said, not only measured
+            with pytest.warns(UserWarning, match=f"every gradient at layer '{blocks[-1]}' is exactly 0"):
+                table = compare_layers(vit, validation, test, blocks, extra=rollout, steps=2)
+        else:
+            table = compare_layers(vit, validation, test, blocks, extra=rollout, steps=2)
         # 64 patch tokens read as an 8 x 8 map, with or without a class token; rollout on the same grid
         assert [row.resolution for row in table] == [(8, 8)] * (len(blocks) + 1)
         norms[head] = table.values("gradient_norm")

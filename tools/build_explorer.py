@@ -190,6 +190,7 @@ def export_gradcam_graph(classifier, layers: list[str], path: Path) -> None:
     table[torch.ops.aten.convolution_backward.default] = _convolution_input_gradient
     image, class_weight = torch.zeros(1, 3, 224, 224), torch.zeros(1, classifier.fc.weight.shape[1])
     traced = make_fx(gradcam_function(classifier, layers), decomposition_table=table)(image, class_weight)
+    traced.eval()  # a GraphModule starts in training mode; nothing here depends on it (no dropout, BN folded)
     names = [f"activation_{i}" for i in range(len(layers))] + [f"gradient_{i}" for i in range(len(layers))]
     program = torch.onnx.export(traced, (image, class_weight), dynamo=True, opset_version=OPSET,
                                 input_names=["image", "class_weight"], output_names=names, optimize=True,
