@@ -21,12 +21,9 @@ CAM view <= 15 MB gzip.
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import sys
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,27 +36,6 @@ from install_browser import find_chromium  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
-
-
-class Handler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".mjs": "text/javascript"}
-    isolated = False  # --isolated: cross-origin isolation headers, as a host that sends them (not GitHub Pages)
-
-    def end_headers(self):
-        self.send_header("Cache-Control", "max-age=3600")  # what a static host sends: the second visit is cached
-        if self.isolated:
-            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        super().end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_port}"
 
 
 def python_timings(model_dir: Path, samples: list[str], repeats: int) -> dict[str, dict[str, float]]:
@@ -164,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 
     render_series.write_search_index(out, render_series.series_pages(ROOT / "notebooks"))
     samples = build_explorer.sample_names()
-    Handler.isolated = args.isolated
-    httpd, base = serve(out)
+    headers = {"Cache-Control": "max-age=3600"}  # what a static host sends: the second visit is cached
+    if args.isolated:  # a host that sends cross-origin isolation (GitHub Pages does not)
+        headers.update({"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"})
+    httpd, base = build_explorer.serve(out, headers)
     try:
         browser = browser_timings(f"{base}/explorer.html", samples, args.repeats)
     finally:

@@ -21,22 +21,15 @@ def find_chromium() -> str | None:
     return found or shutil.which("chromium")
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNTIME = os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist", "ort.wasm.min.js")
-
-
 def install_explorer_runtime() -> None:
-    """`npm ci` once (the explorer's tests and the site build copy onnxruntime-web from node_modules)."""
-    if os.path.exists(RUNTIME):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        print("explorer test: no Node.js/npm found; the in-browser explorer's tests will be skipped. "
-              "Install Node.js (it brings npm) to run them.")
-        return
-    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
-    if done.returncode != 0:
-        print("explorer test: `npm ci` failed; the in-browser explorer's tests will be skipped.")
+    """`npm ci` once (tools/build_explorer.py's ensure_runtime; the explorer's tests and the site build
+    copy onnxruntime-web from node_modules)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    from build_explorer import ensure_runtime  # standard library only at import time
+
+    problem = ensure_runtime()
+    if problem:
+        print(f"{problem}; the in-browser explorer's tests will be skipped")
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extr
 import build_explorer  # noqa: E402
 
 from cam_helpers import load_classifier  # noqa: E402
-from cam_helpers.explain import class_maps  # noqa: E402
+from cam_helpers.explain import class_maps, forward_with_features  # noqa: E402
 from cam_helpers.gradcam import grad_cam  # noqa: E402
 from cam_helpers.images import SAMPLES, preprocess, sample_path  # noqa: E402
 
@@ -79,8 +79,7 @@ def test_cam_graph_gives_the_features_of_the_shipped_model(exported, shipped, ca
     folder, description = exported
     session = ort.InferenceSession(build_explorer.graph_with_weights(folder / "cam.onnx").SerializeToString())
     (features,) = session.run(None, {"image": cat_batch.numpy()})  # (1, 1280, 7, 7)
-    with torch.no_grad():
-        expected = build_explorer._features(shipped.model, cat_batch).numpy()
+    expected = forward_with_features(shipped, cat_batch)[1].numpy()
     assert features.shape == (1, 1280, 7, 7) == (1, *description["cam_layer"]["shape"])
     np.testing.assert_allclose(features, expected, atol=1e-4)
 
@@ -221,3 +220,22 @@ def test_every_text_template_uses_what_the_page_can_format():
             for _, field, spec, _ in string.Formatter().parse(template):
                 if field is not None:
                     assert re.fullmatch(r"\w+", field) and re.fullmatch(r"(\.\d+[f%])?", spec or ""), (key, spec)
+
+
+def test_without_node_the_site_build_says_so_in_one_line_and_builds_the_rest(tmp_path, monkeypatch, capsys):
+    import render_series
+
+    monkeypatch.setattr(build_explorer, "ORT_DIST", tmp_path / "no_node_modules")
+    monkeypatch.setattr(build_explorer.shutil, "which", lambda name: None)
+    assert build_explorer.ensure_runtime() == ("explorer: no npm (Node.js) to fetch onnxruntime-web: "
+                                               "install Node.js and rerun")
+    pages = build_explorer.build_site_explorer(tmp_path / "site", render_series.series_pages(ROOT / "notebooks"),
+                                               quiet=True)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and printed[0].startswith("explorer: no npm") and "the rest of the site is built" in printed[0]
+    assert [p.name for p in pages] == ["explorer.html", "explorer.html"] and all(p.exists() for p in pages)
+    assert (tmp_path / "site" / "explorer" / "model" / "cam.onnx").exists()
+    assert not (tmp_path / "site" / "explorer" / "ort").exists()  # no runtime: the page says so (web_no_runtime)
+    with pytest.raises(SystemExit, match="nothing was built"):
+        build_explorer.build_usb(tmp_path / "usb", quiet=True)
+    assert not (tmp_path / "usb").exists()

@@ -10,11 +10,8 @@ normalised CAM within 1e-4 and Grad-CAM at two inner layers within 1e-3.
 from __future__ import annotations
 
 import base64
-import functools
 import shutil
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +34,7 @@ pytest.importorskip("onnxscript", reason="the ONNX export needs the test extra: 
 
 import build_explorer  # noqa: E402
 
-from cam_helpers.cam import normalize_maps, upsample_maps  # noqa: E402
+from cam_helpers.cam import upsample_and_normalize, upsample_maps  # noqa: E402
 from cam_helpers.explain import class_maps, explain  # noqa: E402
 from cam_helpers.gradcam import grad_cam  # noqa: E402
 from cam_helpers.images import SAMPLES, preprocess, sample_path  # noqa: E402
@@ -69,20 +66,11 @@ def site(tmp_path_factory):
     return out
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".mjs": "text/javascript"}
-
-    def log_message(self, *args):  # noqa: D401 - keep pytest's output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(site):
     """A plain static server on 127.0.0.1, without cross-origin-isolation headers, like GitHub Pages."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd, url = build_explorer.serve(site)
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -159,7 +147,7 @@ def shipped():
 
 def python_heat(maps: torch.Tensor) -> np.ndarray:
     """(1, 1, h, w) -> the page's normalised heat (224 * 224,)."""
-    return normalize_maps(upsample_maps(maps, 224))[0, 0].flatten().numpy()
+    return upsample_and_normalize(maps, 224)[0, 0].flatten().numpy()
 
 
 def test_every_sample_gives_pythons_numbers(english, shipped):
@@ -175,21 +163,21 @@ def test_every_sample_gives_pythons_numbers(english, shipped):
         batch = preprocess(sample_path(name), shipped.transform)  # (1, 3, 224, 224)
         assert np.array_equal(english.input_tensor(), batch[0].numpy()), f"{name}: the input tensors differ"
 
-        expected = explain(shipped, batch, top_k=5)
+        expected = explain(shipped, batch, top_k=5, relu=True)  # one forward: top-5 and their CAMs (ReLU'd, as drawn)
         top = [entry["index"] for entry in english.js("camExplorer.top")]
         assert top == expected.classes[0].tolist(), name
         probabilities = [entry["probability"] for entry in english.js("camExplorer.top")]
         np.testing.assert_allclose(probabilities, expected.class_probabilities[0].tolist(), atol=1e-5)
 
-        for class_index in top:
+        for i, class_index in enumerate(top):
             page_map = english.map_for("_head_act", class_index)
-            cam = class_maps(shipped, batch, class_index, relu=True)  # (1, 1, 7, 7), as the explorer draws it
+            cam = expected.maps[:, i:i + 1]  # (1, 1, 7, 7)
             assert np.abs(np.array(page_map["heat"]) - python_heat(cam)).max() < 1e-4, (name, class_index)
             np.testing.assert_allclose(page_map["raw"], cam.flatten().numpy(), rtol=1e-4, atol=1e-4)
         # the raw scale: every class over the top class's maximum, so a weak class looks weak (as CAMExplorer)
         raw = english.page.evaluate("([c]) => camExplorer.mapFor('_head_act', c, 'raw')", [top[1]])
-        ceiling = upsample_maps(class_maps(shipped, batch, top[0], relu=True), 224).max()
-        expected_raw = (upsample_maps(class_maps(shipped, batch, top[1], relu=True), 224) / ceiling).clamp(0, 1)
+        ceiling = upsample_maps(expected.maps[:, :1], 224).max()
+        expected_raw = (upsample_maps(expected.maps[:, 1:2], 224) / ceiling).clamp(0, 1)
         assert np.abs(np.array(raw["heat"]) - expected_raw.flatten().numpy()).max() < 1e-4, name
         for layer in GRADCAM_LAYERS:
             page_map = english.map_for(layer, top[0])

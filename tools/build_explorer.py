@@ -112,28 +112,23 @@ def inner_layers(classifier) -> list[str]:
     return [name for name in classifier.stages.values() if name != classifier.feature_layer]
 
 
-def _features(model, image):
-    """The CAM layer's features (B, 1280, 7, 7) of the Lite0 (its forward without pooling and FC)."""
-    x = model._stem_act(model._bn0(model._conv_stem(image)))  # (B, 32, 112, 112)
-    for block in model._blocks:
-        x = block(x)  # ... -> (B, 320, 7, 7)
-    return model._head_act(model._bn1(model._conv_head(x)))  # (B, 1280, 7, 7)
-
-
 def export_cam_graph(classifier, path: Path) -> None:
-    """image (1, 3, 224, 224) -> features (1, 1280, 7, 7)."""
+    """image (1, 3, 224, 224) -> features (1, 1280, 7, 7): ``forward_with_features`` as the notebooks run it
+    (the FC layer it also runs feeds no output, and the exporter's optimiser drops it)."""
     import torch
 
+    from cam_helpers.explain import forward_with_features
+
     class Features(torch.nn.Module):
-        def __init__(self, model):
+        def __init__(self, classifier):
             super().__init__()
-            self.model = model
+            self.classifier, self.model = classifier, classifier.model  # the model registered: its weights
 
         def forward(self, image):
-            return _features(self.model, image)
+            return forward_with_features(self.classifier, image)[1]
 
     image = torch.zeros(1, 3, 224, 224)
-    program = torch.onnx.export(Features(classifier.model).eval(), (image,), dynamo=True, opset_version=OPSET,
+    program = torch.onnx.export(Features(classifier).eval(), (image,), dynamo=True, opset_version=OPSET,
                                 input_names=["image"], output_names=["features"], optimize=True, verbose=False)
     program.save(str(path))
 
@@ -155,25 +150,17 @@ def _convolution_input_gradient(grad_output, input, weight, bias_sizes, stride, 
 
 def gradcam_function(classifier, layers: list[str]):
     """(image (1, 3, H, W), class_weight (1, C)) -> activations of ``layers`` then their gradients of
-    the class score ``mean(features) . class_weight`` (the logit without its bias, which has no gradient)."""
+    the class score ``mean(features) . class_weight`` (the logit without its bias, which has no gradient).
+
+    The forward pass is ``forward_for_gradcam``'s (``capture(start_graph=True)``: the graph starts at the
+    first of ``layers``, so nothing below it is differentiated); the CAM layer is kept too, for the score."""
     import torch
 
-    modules = dict(classifier.model.named_modules())
-    model = classifier.model
+    from cam_helpers.gradcam import forward_for_gradcam
 
     def activations_and_gradients(image, class_weight):
-        kept = {}
-        handles = [modules[name].register_forward_hook(lambda m, i, out, name=name: kept.__setitem__(name, out))
-                   for name in layers]
-        try:
-            # Start the backward graph after the stem: nothing below the first stage needs a gradient.
-            x = model._stem_act(model._bn0(model._conv_stem(image))).detach().requires_grad_(True)
-            for block in model._blocks:
-                x = block(x)
-            features = model._head_act(model._bn1(model._conv_head(x)))  # (1, 1280, 7, 7)
-        finally:
-            for handle in handles:
-                handle.remove()
+        _, kept = forward_for_gradcam(classifier, image, layers + [classifier.feature_layer])
+        features = kept[classifier.feature_layer]  # (1, 1280, 7, 7), in the graph that starts at layers[0]
         score = (features.mean(dim=(2, 3)) * class_weight).sum()  # the class logit minus its bias
         gradients = torch.autograd.grad(score, [kept[name] for name in layers])
         return tuple(kept[name] for name in layers) + tuple(gradients)
@@ -277,7 +264,7 @@ def cache_key() -> str:
 
     import inspect
 
-    exporters = (shipped_classifier, inner_layers, _features, export_cam_graph, _convolution_input_gradient,
+    exporters = (shipped_classifier, inner_layers, export_cam_graph, _convolution_input_gradient,
                  gradcam_function, export_gradcam_graph, share_weights_as_float16, write_classifier_weights,
                  model_description)
     digest = hashlib.sha256("".join(inspect.getsource(f) for f in exporters).encode())
@@ -326,10 +313,11 @@ def model_description(classifier, layers: list[str]) -> dict:
     """What the page needs to know about the model: sizes, layers, classes, preprocessing."""
     import torch
 
+    from cam_helpers.hooks import capture
+    from cam_helpers.images import DECODE_MIN_SIZE
+
     sizes = {}
     with torch.no_grad():
-        from cam_helpers.hooks import capture
-
         with capture(classifier.model, layers + [classifier.feature_layer]) as captured:
             classifier.model(torch.zeros(1, 3, 224, 224))
         for name in layers + [classifier.feature_layer]:
@@ -344,14 +332,8 @@ def model_description(classifier, layers: list[str]) -> dict:
                       "shape": sizes[classifier.feature_layer]},
         "inner_layers": [{"name": name, "stage": stage_of[name], "shape": sizes[name]} for name in layers],
         "input": {"resize": 256, "crop": 224, "mean": list(classifier.mean), "std": list(classifier.std),
-                  "min_size": _decode_min_size()},
+                  "min_size": DECODE_MIN_SIZE},
     }
-
-
-def _decode_min_size() -> int:
-    from cam_helpers.images import DECODE_MIN_SIZE
-
-    return DECODE_MIN_SIZE
 
 
 def write_licence(path: Path) -> None:
@@ -371,18 +353,18 @@ def write_licence(path: Path) -> None:
 
 # --- the runtime --------------------------------------------------------------------------------------
 
-def ensure_runtime(quiet: bool = False) -> str | None:
-    """onnxruntime-web in node_modules (``npm ci`` from the lock file when missing). None, or why not."""
+def ensure_runtime() -> str | None:
+    """onnxruntime-web in node_modules (``npm ci`` from the lock file when missing). None, or why not
+    (one line; each caller says what it does without it)."""
     if all((ORT_DIST / name).exists() for name in ORT_FILES):
         return None
     npm = shutil.which("npm")
     if npm is None:
-        return ("explorer: npm (Node.js) not found, so the in-browser explorer has no runtime; "
-                "install Node.js and rerun (the rest of the site is built)")
+        return "explorer: no npm (Node.js) to fetch onnxruntime-web: install Node.js and rerun"
     done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT,
                           capture_output=True, text=True)
     if done.returncode != 0 or not all((ORT_DIST / name).exists() for name in ORT_FILES):
-        return f"explorer: `npm ci` failed, so the in-browser explorer has no runtime: {done.stderr.strip()[-300:]}"
+        return f"explorer: `npm ci` could not fetch onnxruntime-web: {done.stderr.strip()[-300:]}"
     return None
 
 
@@ -450,7 +432,7 @@ def manifest(description: dict, language: str, root: str) -> dict:
 
 
 def page_html(language: str, description: dict, *, href: str, frame: dict,
-              extra_scripts: list[str] = ()) -> str:
+              extra_scripts: list[str] = (), embedded: dict | None = None) -> str:
     """The explorer page: the site's frame (header, sidebar) around the explorer's markup."""
     text = words(language)
     root = "../" * href.count("/")
@@ -462,6 +444,7 @@ def page_html(language: str, description: dict, *, href: str, frame: dict,
     css = (SITE_FILES / "site.css").read_text(encoding="utf-8") + (EXPLORER_FILES / "explorer.css").read_text(
         encoding="utf-8")
     config = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    carried = f"window.CAM_EXPLORER_EMBEDDED = {json.dumps(embedded)}; " if embedded else ""  # file:// build
     return (
         f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1.0">'
@@ -469,7 +452,7 @@ def page_html(language: str, description: dict, *, href: str, frame: dict,
         f'<body class="site-explorer"><a class="cx-skip" href="#cx-samples">{html.escape(text["web_skip"])}</a>'
         f'{frame["header"]}<div class="site-layout">{frame["sidebar"]}'
         f'<main class="site-main">{body}</main></div>'
-        f'<script>window.CAM_EXPLORER_CONFIG = {config};</script>{scripts}'
+        f'<script>{carried}window.CAM_EXPLORER_CONFIG = {config};</script>{scripts}'
         f'<script src="{root}explorer/preprocess.js"></script>'
         f'<script src="{root}explorer/ort/ort.wasm.min.js"></script>'
         f'<script src="{root}explorer/explorer.js"></script></body></html>'
@@ -488,13 +471,47 @@ def copy_page_files(explorer_dir: Path) -> None:
     shutil.copy2(sample_path(sample_names()[0]).parent / "CREDITS.md", explorer_dir / "samples" / "CREDITS.md")
 
 
-def frame_for(language: str, href: str, pages) -> dict:
-    """Header and sidebar of the series for an explorer page (tools/render_series.py draws them)."""
+PAGES = (("en", "explorer.html"), ("ko", "ko/explorer.html"))  # (language, site path)
+
+
+def frame_for(language: str, href: str, pages=None) -> dict:
+    """Header and sidebar of the series for an explorer page (tools/render_series.py draws them).
+    ``pages`` None: no series in the sidebar (the double-click folder holds no notebook pages)."""
     import render_series as rs
 
     twin = "explorer.html" if language == "ko" else "ko/explorer.html"
-    return {"header": rs.header_html(href, language, twin),
-            "sidebar": rs.sidebar_html(None, pages[language], [], language, current_href=href)}
+    sidebar = "" if pages is None else rs.sidebar_html(None, pages[language], [], language, current_href=href)
+    return {"header": rs.header_html(href, language, twin), "sidebar": sidebar}
+
+
+def explorer_files(out_dir: Path, *, quiet: bool = False) -> tuple[dict, str | None]:
+    """The models, the runtime and the page's scripts into ``out_dir/explorer``; returns the model's
+    description and why the runtime is missing (None when it is there)."""
+    problem = ensure_runtime()
+    explorer_dir = out_dir / "explorer"
+    description = export_models(explorer_dir / "model", quiet=quiet)
+    copy_page_files(explorer_dir)
+    if problem is None:
+        copy_runtime(explorer_dir / "ort")
+    return description, problem
+
+
+def write_pages(out_dir: Path, description: dict, pages=None, *, data_scripts: list[str] = (),
+                embedded: dict | None = None) -> list[Path]:
+    """explorer.html and ko/explorer.html; ``data_scripts`` (explorer-relative) load before the page's code."""
+    import render_series as rs
+
+    written = []
+    for language, href in PAGES:
+        root = "../" * href.count("/")
+        text = page_html(language, description, href=href, frame=frame_for(language, href, pages),
+                         extra_scripts=[f"{root}explorer/{src}" for src in data_scripts], embedded=embedded)
+        rs.check_offline(text, href)
+        target = out_dir / href
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
 
 
 def build_site_explorer(out_dir: Path, pages=None, *, quiet: bool = False) -> list[Path]:
@@ -502,25 +519,10 @@ def build_site_explorer(out_dir: Path, pages=None, *, quiet: bool = False) -> li
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import render_series as rs
 
-    if pages is None:
-        pages = rs.series_pages(ROOT / "notebooks")
-    problem = ensure_runtime(quiet)
-    explorer_dir = out_dir / "explorer"
-    description = export_models(explorer_dir / "model", quiet=quiet)
-    copy_page_files(explorer_dir)
+    description, problem = explorer_files(out_dir, quiet=quiet)
     if problem:
-        print(problem)
-    else:
-        copy_runtime(explorer_dir / "ort")
-    written = []
-    for language, href in (("en", "explorer.html"), ("ko", "ko/explorer.html")):
-        target = out_dir / href
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = page_html(language, description, href=href, frame=frame_for(language, href, pages))
-        rs.check_offline(text, href)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+        print(f"{problem}; the rest of the site is built, the explorer page without its runtime")
+    return write_pages(out_dir, description, pages if pages is not None else rs.series_pages(ROOT / "notebooks"))
 
 
 # --- the double-click folder ----------------------------------------------------------------------------
@@ -529,51 +531,57 @@ def build_usb(out_dir: Path, *, quiet: bool = False) -> list[Path]:
     """A folder that works from file:// (no server): browsers refuse fetch() and module imports there, so
     every file the page fetches becomes a classic script that carries its bytes as base64, and the
     runtime's module is handed to onnxruntime-web as a blob: URL (explorer.js does both)."""
-    site = out_dir
-    problem = ensure_runtime(quiet)
+    problem = ensure_runtime()  # before anything is written: the folder is useless without the runtime
     if problem:
-        raise SystemExit(problem.replace("the rest of the site is built", "nothing was built"))
-    build_site_explorer(site, quiet=quiet)  # its pages are written again below, for file://
-    explorer_dir = site / "explorer"
+        raise SystemExit(f"{problem}; nothing was built")
+    description, _ = explorer_files(out_dir, quiet=quiet)
+    explorer_dir = out_dir / "explorer"
     data_dir = explorer_dir / "data"
     data_dir.mkdir(exist_ok=True)
     config = manifest({}, "en", "")
-    embedded = list(config["files"].values()) + [config["ort"]["mjs"], config["ort"]["wasm"]]
-    embedded += [sample["file"] for sample in config["samples"]]
-    scripts = []
-    for relative_path in embedded:
+    carried = list(config["files"].values()) + [config["ort"]["mjs"], config["ort"]["wasm"]]
+    carried += [sample["file"] for sample in config["samples"]]
+    scripts = {}  # explorer path -> its data script
+    for relative_path in carried:
         payload = base64.b64encode((explorer_dir / relative_path).read_bytes()).decode("ascii")
         name = relative_path.replace("/", "_") + ".js"
         (data_dir / name).write_text(
             "(window.CAM_EXPLORER_FILES = window.CAM_EXPLORER_FILES || {})"
             f"[{json.dumps(relative_path)}] = {json.dumps(payload)};\n", encoding="ascii")
-        scripts.append((relative_path, f"data/{name}"))
-    # The Grad-CAM graph stays lazy: explorer.js adds its <script> when a reader first picks an inner layer.
-    eager = [src for path, src in scripts if path != config["files"]["gradcam"]]
-    lazy = {path: src for path, src in scripts}
-    import render_series as rs
-
-    written = []
-    for language, href in (("en", "explorer.html"), ("ko", "ko/explorer.html")):
-        root = "../" * href.count("/")
-        extra = [f"{root}explorer/{src}" for src in eager]
-        # No series in the sidebar: the folder holds the explorer only, and links to pages it lacks would be dead.
-        frame = {"header": rs.header_html(href, language, "explorer.html" if language == "ko" else "ko/explorer.html"),
-                 "sidebar": ""}
-        text = page_html(language, _description_from(explorer_dir), href=href, frame=frame,
-                         extra_scripts=extra)
-        text = text.replace("window.CAM_EXPLORER_CONFIG = ",
-                            f"window.CAM_EXPLORER_EMBEDDED = {json.dumps(lazy)}; window.CAM_EXPLORER_CONFIG = ", 1)
-        (site / href).write_text(text, encoding="utf-8")
-        written.append(site / href)
-    (site / "index.html").write_text(
+        scripts[relative_path] = f"data/{name}"
+    # The Grad-CAM graph stays lazy: explorer.js adds its <script> when it first needs the graph.
+    eager = [src for path, src in scripts.items() if path != config["files"]["gradcam"]]
+    written = write_pages(out_dir, description, None, data_scripts=eager, embedded=scripts)
+    (out_dir / "index.html").write_text(
         '<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=explorer.html">'
         '<a href="explorer.html">CAM explorer</a> · <a href="ko/explorer.html">CAM 탐색기</a>\n', encoding="utf-8")
     return written
 
 
-def _description_from(explorer_dir: Path) -> dict:
-    return json.loads((explorer_dir / "model" / "model.json").read_text())
+
+def serve(folder: Path, headers: dict[str, str] | None = None):
+    """A static server of ``folder`` on 127.0.0.1 (a free port, a daemon thread), for the tests and the
+    benchmark: the MIME types the runtime needs (.wasm, .mjs), no log lines, ``headers`` on every
+    response. Returns ``(server, "http://127.0.0.1:PORT")``; stop it with ``server.shutdown()``."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(SimpleHTTPRequestHandler):
+        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
+                          ".mjs": "text/javascript"}
+
+        def end_headers(self):
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 def download_sizes(out_dir: Path) -> dict[str, int]:

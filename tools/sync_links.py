@@ -88,12 +88,6 @@ def site_url(url: str) -> str:
 SITE_LINK = re.compile(r"https://[A-Za-z0-9-]+\.github\.io/[A-Za-z0-9._-]+/")
 
 
-def site_link_files() -> list[Path]:
-    """Where links to the published site may appear: notebooks (both languages), READMEs, docs/."""
-    files = sorted(NOTEBOOKS.glob("*.ipynb")) + korean_notebooks() + [README, README_KO]
-    return [path for path in files + sorted((ROOT / "docs").glob("*.md")) if path.exists()]
-
-
 def sync_site_links(path: Path, url: str) -> bool:
     """Point every site link in ``path`` at this repository's site; True if the file changed."""
     text = path.read_text(encoding="utf-8")
@@ -296,7 +290,7 @@ def stale_files(url: str) -> list[str]:
             shutil.copy(path, copy)
             if sync_notebook(copy, url, language):
                 stale.append(str(path.relative_to(ROOT)))
-    stale += [str(path.relative_to(ROOT)) for path in site_link_files()
+    stale += [str(path.relative_to(ROOT)) for path in anchor_files()
               if SITE_LINK.sub(site_url(url), path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8")
               and str(path.relative_to(ROOT)) not in stale]
     text = README.read_text()
@@ -315,7 +309,8 @@ HTML_ANCHOR = re.compile(r"""<a\s[^>]*\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 
 def anchor_files() -> list[Path]:
-    """The files whose #anchor links are checked: every notebook (both languages), the READMEs, docs/."""
+    """The files whose #anchor links are checked, and whose site links are synced: every notebook (both
+    languages), the READMEs, docs/."""
     files = sorted(NOTEBOOKS.glob("*.ipynb")) + korean_notebooks() + [README, README_KO]
     return [path for path in files + sorted((ROOT / "docs").glob("*.md")) if path.exists()]
 
@@ -402,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         changed.append("README.md")
     if sync_readme_ko(url):
         changed.append(str(README_KO.relative_to(ROOT)))
-    changed += [str(p.relative_to(ROOT)) for p in site_link_files() if sync_site_links(p, url)
+    changed += [str(p.relative_to(ROOT)) for p in anchor_files() if sync_site_links(p, url)
                 and str(p.relative_to(ROOT)) not in changed]
     print("updated:", ", ".join(changed) if changed else "nothing (already in sync)")
     return 0
